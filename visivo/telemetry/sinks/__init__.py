@@ -1,0 +1,1 @@
+"""Sinks: where batches of envelopes go."""

@@ -1,0 +1,26 @@
+"""The Sink protocol: where batches of envelopes go."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from visivo.telemetry.schema import Envelope
+
+__all__ = ["Sink"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives batches of envelopes on the batcher's thread.
+
+    ``send`` may raise: the batcher counts the failure and carries on. It should bound
+    its own blocking (the http sink finishes within about one second). ``close`` releases
+    resources within ``timeout`` seconds and never raises.
+    """
+
+    def send(self, batch: Sequence[Envelope]) -> None:
+        """Deliver one batch."""
+
+    def close(self, timeout: float) -> None:
+        """Release resources, waiting at most ``timeout`` seconds."""
