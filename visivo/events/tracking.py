@@ -26,12 +26,17 @@ class CommandTracker:
     Set ``jobs`` (``run``) or ``object_counts`` (``compile``) while the command runs.
     """
 
-    __slots__ = ("command", "jobs", "object_counts")
+    __slots__ = ("command", "discarded", "jobs", "object_counts")
 
     def __init__(self, command: str) -> None:
         self.command = command
         self.jobs: int | None = None
         self.object_counts: Mapping[str, int] | None = None
+        self.discarded = False
+
+    def discard(self) -> None:
+        """Send no ``command_finished`` for this run (``--help``, an excluded command)."""
+        self.discarded = True
 
 
 def current_command() -> CommandTracker:
@@ -55,7 +60,7 @@ def _is_clean_exit(error: BaseException) -> bool:
     return False
 
 
-class track_command:  # noqa: N801 - reads as a function at call sites
+class track_command:
     """Time a command and send ``command_finished`` when it ends.
 
     Use as ``with track_command("run") as cmd: ...`` (then ``cmd.jobs = 12``) or as a
@@ -92,7 +97,7 @@ class track_command:  # noqa: N801 - reads as a function at call sites
         if self._token is not None:
             _current.reset(self._token)
             self._token = None
-        if tracker is None or not command_finished.receivers:
+        if tracker is None or tracker.discarded or not command_finished.receivers:
             return
         success = exc is None or _is_clean_exit(exc)
         command_finished.send(
@@ -115,4 +120,3 @@ class track_command:  # noqa: N801 - reads as a function at call sites
                 return func(*args, **kwargs)
 
         return wrapper
-

@@ -20,8 +20,8 @@ __all__ = [
     "Reading",
     "SourceReport",
     "decide",
-    "read_do_not_track",
     "read_disabled_env",
+    "read_do_not_track",
 ]
 
 DISABLED_ENV: Final = "VISIVO_TELEMETRY_DISABLED"

@@ -1,0 +1,157 @@
+"""Field stripping: build schema events from raw signal payloads, keeping only what is allowed.
+
+Pure functions, one per signal. The allow-list is the schema: a keyword that is not one
+of the signal's documented keywords is stripped and only its name is reported; a value
+that fails validation drops that field (a required field gets ``{invalid}``). The
+caller's mapping is never changed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import attrs
+
+from visivo.telemetry.policy.routes import (
+    UNMATCHED,
+    normalize_method,
+    template_path,
+    template_rule,
+)
+from visivo.telemetry.schema import (
+    COMMAND_PATTERN,
+    ERROR_TYPE_PATTERN,
+    INVALID,
+    MAX_COUNT,
+    MAX_DURATION_MS,
+    MAX_OBJECT_TYPES,
+    OBJECT_TYPE_PATTERN,
+    CommandFinished,
+    RequestFinished,
+)
+
+__all__ = [
+    "COMMAND_KEYWORDS",
+    "REQUEST_KEYWORDS",
+    "Scrubbed",
+    "scrub_command",
+    "scrub_request",
+]
+
+# The keywords of visivo.events.signals.command_finished / request_finished.
+COMMAND_KEYWORDS: Final = frozenset(
+    {"command", "duration_ms", "success", "error", "jobs", "object_counts"}
+)
+REQUEST_KEYWORDS: Final = frozenset({"method", "status_code", "duration_ms", "route", "path"})
+
+_command_re: Final = re.compile(COMMAND_PATTERN)
+_error_type_re: Final = re.compile(ERROR_TYPE_PATTERN)
+_object_type_re: Final = re.compile(OBJECT_TYPE_PATTERN)
+_ROUTE_MAX_INPUT: Final = 2048
+
+
+@attrs.frozen
+class Scrubbed:
+    """The allowed properties, and the names of the keywords that were stripped."""
+
+    properties: CommandFinished | RequestFinished
+    stripped: tuple[str, ...]
+
+
+def _stripped(payload: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(str(key) for key in payload if key not in allowed))
+
+
+def _count(value: object) -> int | None:
+    """A non-negative plausible count, or None. ``True`` is not a count."""
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
+    return None
+
+
+def _duration_ms(value: object) -> int | None:
+    """Whole milliseconds from a finite, non-negative number, or None."""
+    if type(value) not in (int, float):
+        return None
+    number = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(number) or number < 0 or number > MAX_DURATION_MS:
+        return None
+    return round(number)
+
+
+def _command_name(value: object) -> str:
+    if isinstance(value, str) and len(value) <= 160:
+        name = value.strip().lower()
+        if _command_re.fullmatch(name):
+            return name
+    return INVALID
+
+
+def _error_type(value: object) -> str | None:
+    """The bare class name of an exception (instance or class); never its message."""
+    if isinstance(value, BaseException):
+        name = type(value).__name__
+    elif isinstance(value, type) and issubclass(value, BaseException):
+        name = value.__name__
+    else:
+        return None
+    return name if _error_type_re.fullmatch(name) else None
+
+
+def _object_counts(value: object) -> dict[str, int] | None:
+    if not isinstance(value, Mapping):
+        return None
+    counts: dict[str, int] = {}
+    for key, count in value.items():
+        if len(counts) >= MAX_OBJECT_TYPES:
+            break
+        if isinstance(key, str) and _object_type_re.fullmatch(key):
+            checked = _count(count)
+            if checked is not None:
+                counts[key] = checked
+    return counts or None
+
+
+def scrub_command(payload: Mapping[str, Any]) -> Scrubbed:
+    """Build ``CommandFinished`` from a ``command_finished`` payload."""
+    success = payload.get("success")
+    error_type = _error_type(payload.get("error"))
+    properties = CommandFinished(
+        command=_command_name(payload.get("command")),
+        duration_ms=_duration_ms(payload.get("duration_ms")),
+        success=success if type(success) is bool else None,
+        error_type=error_type,
+        jobs=_count(payload.get("jobs")),
+        object_counts=_object_counts(payload.get("object_counts")),
+    )
+    return Scrubbed(properties, _stripped(payload, COMMAND_KEYWORDS))
+
+
+def _status_code(value: object) -> int | None:
+    if type(value) is int and 100 <= value <= 599:
+        return value
+    return None
+
+
+def _endpoint(route: object, path: object) -> str:
+    if route == UNMATCHED:
+        return UNMATCHED
+    if isinstance(route, str) and route:
+        return template_rule(route[:_ROUTE_MAX_INPUT])
+    if isinstance(path, str):
+        return template_path(path[:_ROUTE_MAX_INPUT])
+    return UNMATCHED
+
+
+def scrub_request(payload: Mapping[str, Any]) -> Scrubbed:
+    """Build ``RequestFinished`` from a ``request_finished`` payload."""
+    properties = RequestFinished(
+        endpoint=_endpoint(payload.get("route"), payload.get("path")),
+        method=normalize_method(payload.get("method")),
+        status_code=_status_code(payload.get("status_code")),
+        duration_ms=_duration_ms(payload.get("duration_ms")),
+    )
+    return Scrubbed(properties, _stripped(payload, REQUEST_KEYWORDS))

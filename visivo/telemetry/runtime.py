@@ -1,0 +1,355 @@
+"""The one active pipeline: receivers → policy → batcher → sink.
+
+All global state of the telemetry package lives here, and :func:`reset` clears it.
+``start`` reads the environment and config files once; when telemetry is disabled it
+connects nothing, starts no thread and imports no network code.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Final
+
+import attrs
+
+from visivo.events.signals import command_finished, request_finished
+from visivo.telemetry.batcher import Batcher, BatcherCounters
+from visivo.telemetry.policy import settings
+from visivo.telemetry.policy.optout import Decision, Reading, decide
+from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
+from visivo.telemetry.schema import Envelope, Metadata
+from visivo.telemetry.sinks.base import Sink
+from visivo.telemetry.sinks.registry import ResolvedSink, resolve
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_ENV",
+    "EXIT_TIMEOUT_S",
+    "SINK_ENV",
+    "Counters",
+    "Settings",
+    "active_sink",
+    "counters",
+    "flush",
+    "read_settings",
+    "reset",
+    "shutdown",
+    "start",
+    "start_with_sink",
+    "status",
+]
+
+SINK_ENV: Final = "VISIVO_TELEMETRY_SINK"
+ENDPOINT_ENV: Final = "VISIVO_TELEMETRY_ENDPOINT"
+DEFAULT_ENDPOINT: Final = "https://telemetry.visivo.io/v1/events"
+# What interpreter exit may wait for delivery, in total.
+EXIT_TIMEOUT_S: Final = 0.9
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@attrs.frozen
+class Settings:
+    """Everything read from the environment and the config files, once."""
+
+    decision: Decision
+    sink_spec: str
+    endpoint: str
+    endpoint_source: str
+    global_settings: settings.GlobalSettings | None
+
+
+@attrs.frozen
+class Counters:
+    """What happened to events so far in this process.
+
+    Attributes:
+        batcher: the batcher's counters (None when no pipeline ran).
+        sink: the sink's own counters when it keeps any (the http sink does).
+        errors: exceptions swallowed by telemetry, by where they happened.
+    """
+
+    batcher: BatcherCounters | None
+    sink: Any
+    errors: Mapping[str, int]
+
+
+@attrs.define
+class _Pipeline:
+    settings: Settings
+    resolved: ResolvedSink
+    batcher: Batcher[Envelope]
+    metadata: Metadata
+
+
+_lock: Final = threading.RLock()
+_pipeline: _Pipeline | None = None
+_last: _Pipeline | None = None
+_errors: Counter[str] = Counter()
+_atexit_registered = False
+
+
+def count_error(where: str) -> None:
+    """Count an exception that telemetry swallowed, by where it happened."""
+    _errors[where] += 1
+
+
+def _home(env: Mapping[str, str]) -> Path:
+    home = env.get("HOME") or env.get("USERPROFILE")
+    return Path(home) if home else Path.home()
+
+
+def read_settings(
+    project_dir: str | os.PathLike[str] | None = None,
+    *,
+    project_setting: object = UNSET,
+    env: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    read_files: bool = True,
+) -> Settings:
+    """Read the environment and config files into :class:`Settings` (the I/O edge).
+
+    With ``read_files=False`` the files are read only when the environment has not
+    already opted out, so a disabled process opens no file.
+    """
+    env = os.environ if env is None else env
+    env_only = decide(env)
+    if not read_files and not env_only.enabled:
+        return Settings(env_only, env.get(SINK_ENV, ""), "", "not read", None)
+    home_dir = Path(home) if home is not None else _home(env)
+    global_settings = settings.read_global(settings.global_config_path(home_dir))
+    project: Reading
+    if project_setting is not UNSET:
+        project = settings.reading_from_value(project_setting, "passed by the host")
+    else:
+        directory = Path(project_dir) if project_dir is not None else Path.cwd()
+        project = settings.read_project(settings.project_config_path(directory))
+    decision = decide(env, project, global_settings.reading)
+    endpoint, source = _choose_endpoint(env, global_settings)
+    return Settings(decision, env.get(SINK_ENV, ""), endpoint, source, global_settings)
+
+
+def _choose_endpoint(
+    env: Mapping[str, str], global_settings: settings.GlobalSettings
+) -> tuple[str, str]:
+    from_env = env.get(ENDPOINT_ENV, "").strip()
+    if from_env:
+        return from_env, ENDPOINT_ENV
+    if global_settings.endpoint:
+        return global_settings.endpoint, "global"
+    return DEFAULT_ENDPOINT, "default"
+
+
+def _warn(message: str) -> None:
+    try:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - a closed stderr must not break the host
+        count_error("warn")
+
+
+def _enqueue(scrubbed: Scrubbed) -> None:
+    pipeline = _pipeline
+    if pipeline is not None:
+        pipeline.batcher.put(
+            Envelope(scrubbed.properties, time.time(), pipeline.metadata, scrubbed.stripped)
+        )
+
+
+def _on_command_finished(sender: object, **payload: Any) -> None:
+    try:
+        _enqueue(scrub_command(payload))
+    except Exception:  # noqa: BLE001 - telemetry never reaches the host
+        count_error("command_finished")
+
+
+def _on_request_finished(sender: object, **payload: Any) -> None:
+    try:
+        _enqueue(scrub_request(payload))
+    except Exception:  # noqa: BLE001 - telemetry never reaches the host
+        count_error("request_finished")
+
+
+_RECEIVERS: Final = (
+    (command_finished, _on_command_finished),
+    (request_finished, _on_request_finished),
+)
+
+
+def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
+    global _pipeline, _last, _atexit_registered
+    sink = resolved.sink
+    batcher: Batcher[Envelope] = Batcher(sink.send)
+    pipeline = _Pipeline(pipeline_settings, resolved, batcher, Metadata.for_this_process())
+    _pipeline = _last = pipeline
+    for signal, receiver in _RECEIVERS:
+        signal.connect(receiver, weak=False)
+    if not _atexit_registered:
+        atexit.register(_at_exit)
+        _atexit_registered = True
+
+
+def start(
+    project_dir: str | os.PathLike[str] | None = None,
+    *,
+    project_setting: object = UNSET,
+    env: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> Decision:
+    """Start telemetry for this process, once; later calls return the same decision.
+
+    Args:
+        project_dir: where ``project.visivo.yml`` lives; the working directory when None.
+        project_setting: the project's ``defaults.telemetry_enabled`` when the host has
+            already parsed it (skips reading the project file).
+        env: the environment to read (``os.environ`` when None).
+        home: the home directory holding ``.visivo/config.yml`` (from ``env`` when None).
+    """
+    with _lock:
+        if _pipeline is not None:
+            return _pipeline.settings.decision
+        try:
+            found = read_settings(
+                project_dir,
+                project_setting=project_setting,
+                env=env,
+                home=home,
+                read_files=False,
+            )
+        except Exception:  # noqa: BLE001 - fail closed, never break the host
+            count_error("start")
+            return decide({"VISIVO_TELEMETRY_DISABLED": "1"})
+        if not found.decision.enabled:
+            return found.decision
+        try:
+            resolved = resolve(
+                found.sink_spec,
+                endpoint=found.endpoint,
+                env=os.environ if env is None else env,
+                warn=_warn,
+            )
+            _install(found, resolved)
+        except Exception:  # noqa: BLE001
+            count_error("start")
+        return found.decision
+
+
+def start_with_sink(sink: Sink, *, names: tuple[str, ...] = ("custom",)) -> None:
+    """Start a pipeline that sends to ``sink``, ignoring every opt-out (tests only).
+
+    Replaces any running pipeline. The pytest plugin uses this to capture events.
+    """
+    with _lock:
+        _stop(0.0)
+        decision = decide({})
+        found = Settings(decision, ",".join(names), "", "not used", None)
+        _install(found, ResolvedSink(sink, names))
+
+
+def active_sink() -> Sink | None:
+    """The running pipeline's sink, if any."""
+    pipeline = _pipeline
+    return pipeline.resolved.sink if pipeline is not None else None
+
+
+def status(
+    project_dir: str | os.PathLike[str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+) -> Decision:
+    """The decision ``start`` would make, reading every source; starts nothing."""
+    return read_settings(project_dir, env=env, home=home).decision
+
+
+def flush(timeout: float = 1.0) -> bool:
+    """Deliver what is queued, waiting at most ``timeout`` seconds; never raises."""
+    pipeline = _pipeline
+    if pipeline is None:
+        return True
+    try:
+        return pipeline.batcher.flush(timeout)
+    except Exception:  # noqa: BLE001
+        count_error("flush")
+        return False
+
+
+def _stop(timeout: float) -> bool:
+    global _pipeline
+    pipeline = _pipeline
+    if pipeline is None:
+        return True
+    _pipeline = None
+    for signal, receiver in _RECEIVERS:
+        signal.disconnect(receiver)
+    deadline = time.monotonic() + max(timeout, 0.0)
+    finished = pipeline.batcher.shutdown(timeout)
+    if finished:
+        pipeline.resolved.sink.close(max(deadline - time.monotonic(), 0.0))
+    return finished
+
+
+def shutdown(timeout: float = 1.0) -> bool:
+    """Deliver what is queued and stop, waiting at most ``timeout`` seconds; never raises.
+
+    Returns whether everything queued was handed to the sink in time.
+    """
+    with _lock:
+        try:
+            return _stop(timeout)
+        except Exception:  # noqa: BLE001
+            count_error("shutdown")
+            return False
+
+
+def _at_exit() -> None:
+    shutdown(EXIT_TIMEOUT_S)
+
+
+def counters() -> Counters:
+    """Counters of the running pipeline, or of the last one that ran."""
+    pipeline = _pipeline or _last
+    if pipeline is None:
+        return Counters(None, None, MappingProxyType(dict(_errors)))
+    sink_counters: Callable[[], Any] | None = getattr(pipeline.resolved.sink, "counters", None)
+    return Counters(
+        pipeline.batcher.counters(),
+        sink_counters() if callable(sink_counters) else None,
+        MappingProxyType(dict(_errors)),
+    )
+
+
+def reset() -> None:
+    """Stop any pipeline without waiting and forget all state (for tests)."""
+    global _last, _atexit_registered
+    with _lock:
+        _stop(0.0)
+        _last = None
+        _errors.clear()
+        if _atexit_registered:
+            atexit.unregister(_at_exit)
+            _atexit_registered = False
+
+
+def _after_fork_in_child() -> None:
+    # A child is a new process: it gets its own session id. The batcher resets itself.
+    pipeline = _pipeline
+    if pipeline is not None:
+        pipeline.metadata = Metadata.for_this_process()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,75 @@
+"""Test helpers for host developers: a pytest fixture that captures telemetry envelopes.
+
+Installed as a pytest plugin (entry point ``pytest11``), so ``telemetry_events`` is
+available in any test once ``visivo-telemetry`` is installed::
+
+    def test_run_reports_jobs(telemetry_events):
+        run_my_command()
+        (event,) = list(telemetry_events)
+        assert event["properties"]["jobs"] == 3
+
+The fixture ignores the developer's opt-outs and config files, captures into the memory
+sink, and sends nothing anywhere. It replaces the process-wide pipeline for the test, so
+it is not safe with tests that run in parallel threads of one process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from visivo.telemetry import runtime
+from visivo.telemetry.sinks.memory import MemorySink
+
+__all__ = ["CapturedEvents", "capture_events", "telemetry_events"]
+
+_FLUSH_TIMEOUT_S = 5.0
+
+
+class CapturedEvents:
+    """The envelopes emitted so far, exactly as a sink receives them (wire dicts)."""
+
+    def __init__(self, sink: MemorySink) -> None:
+        self._sink = sink
+
+    def _delivered(self) -> list[dict[str, Any]]:
+        runtime.flush(_FLUSH_TIMEOUT_S)
+        return self._sink.wire()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._delivered())
+
+    def __len__(self) -> int:
+        return len(self._delivered())
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._delivered()[index]
+
+    def named(self, event: str) -> list[dict[str, Any]]:
+        """The captured envelopes of one event (``"command_finished"``)."""
+        return [envelope for envelope in self._delivered() if envelope["event"] == event]
+
+    def clear(self) -> None:
+        """Forget what was captured so far."""
+        runtime.flush(_FLUSH_TIMEOUT_S)
+        self._sink.clear()
+
+
+def capture_events() -> CapturedEvents:
+    """Start capturing into a fresh memory sink (call ``runtime.reset()`` to stop)."""
+    sink = MemorySink()
+    runtime.reset()
+    runtime.start_with_sink(sink, names=("memory",))
+    return CapturedEvents(sink)
+
+
+@pytest.fixture
+def telemetry_events() -> Iterator[CapturedEvents]:
+    """Capture the telemetry envelopes emitted during one test."""
+    captured = capture_events()
+    try:
+        yield captured
+    finally:
+        runtime.reset()
