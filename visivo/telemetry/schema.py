@@ -235,8 +235,7 @@ class Envelope:
 
 def format_timestamp(epoch_s: float) -> str:
     """ISO 8601 UTC with milliseconds and a ``Z``: ``2026-11-25T18:56:33.123Z``."""
-    whole = int(epoch_s)
-    millis = min(int((epoch_s - whole) * 1000), 999)
+    whole, millis = divmod(round(epoch_s * 1000), 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
 
 

@@ -1,0 +1,111 @@
+"""track_command: timing, exit semantics, and the exception always passes on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import pytest
+
+from visivo.events import command_finished, command_started, current_command, track_command
+
+
+@pytest.fixture
+def sent() -> Iterator[list[dict[str, Any]]]:
+    received: list[dict[str, Any]] = []
+
+    def receiver(sender: object, **payload: Any) -> None:
+        received.append(payload)
+
+    with command_finished.connected_to(receiver):
+        yield received
+
+
+def test_success(sent: list[dict[str, Any]]) -> None:
+    """A block that returns is a success with a non-negative duration."""
+    with track_command("run") as cmd:
+        cmd.jobs = 3
+        cmd.object_counts = {"chart": 1}
+    (payload,) = sent
+    assert payload["command"] == "run"
+    assert payload["success"] is True
+    assert payload["error"] is None
+    assert payload["duration_ms"] >= 0
+    assert payload["jobs"] == 3
+    assert payload["object_counts"] == {"chart": 1}
+
+
+def test_exception_propagates_and_fails(sent: list[dict[str, Any]]) -> None:
+    """An exception is reported as failure and re-raised unchanged."""
+    error = ValueError("secret")
+    with pytest.raises(ValueError, match="secret") as caught, track_command("run"):
+        raise error
+    assert caught.value is error
+    assert sent[0]["success"] is False
+    assert sent[0]["error"] is error
+
+
+@pytest.mark.parametrize(
+    ("error", "success"),
+    [
+        (SystemExit(0), True),
+        (SystemExit(None), True),
+        (SystemExit(2), False),
+        (SystemExit("message"), False),
+        (click.exceptions.Exit(0), True),
+        (click.exceptions.Exit(3), False),
+        (KeyboardInterrupt(), False),
+        (click.Abort(), False),
+    ],
+)
+def test_exit_semantics(sent: list[dict[str, Any]], error: BaseException, success: bool) -> None:
+    """Exit code 0 is success; other exits, Ctrl-C and Abort are failures."""
+    with pytest.raises(type(error)), track_command("run"):
+        raise error
+    assert sent[0]["success"] is success
+
+
+def test_decorator_tracks_each_call(sent: list[dict[str, Any]]) -> None:
+    """As a decorator, every call is one command, and current_command reaches it."""
+
+    @track_command("compile")
+    def compile_project(n: int) -> int:
+        current_command().object_counts = {"chart": n}
+        return n * 2
+
+    assert compile_project(2) == 4
+    assert compile_project(3) == 6
+    assert [p["object_counts"] for p in sent] == [{"chart": 2}, {"chart": 3}]
+
+
+def test_current_command_outside_is_harmless(sent: list[dict[str, Any]]) -> None:
+    """Outside a tracked command, current_command() is a detached tracker."""
+    current_command().jobs = 5
+    assert sent == []
+
+
+def test_discard_sends_nothing(sent: list[dict[str, Any]]) -> None:
+    """A discarded run sends no command_finished."""
+    with track_command("run") as cmd:
+        cmd.discard()
+    assert sent == []
+
+
+def test_started_is_sent(sent: list[dict[str, Any]]) -> None:
+    """command_started carries the command name."""
+    started: list[str] = []
+
+    def receiver(sender: object, **payload: Any) -> None:
+        started.append(payload["command"])
+
+    with command_started.connected_to(receiver), track_command("run"):
+        pass
+    assert started == ["run"]
+
+
+def test_no_receivers_no_work() -> None:
+    """With nobody listening, nothing is sent and nothing fails."""
+    assert not command_finished.receivers
+    with track_command("run"):
+        pass

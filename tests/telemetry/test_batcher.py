@@ -1,0 +1,187 @@
+"""The batcher: bounded, lazy, never blocking, every item accounted for."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from visivo.telemetry.batcher import Batcher
+
+
+class Recorder:
+    """An export callable that records batches and can be made to block or fail."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = threading.Event()
+        self.release.set()
+        self.entered = threading.Event()
+        self.fail = False
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: Sequence[int]) -> None:
+        self.entered.set()
+        self.release.wait(10)
+        if self.fail:
+            raise RuntimeError("sink is down")
+        with self.lock:
+            self.batches.append(list(batch))
+
+    @property
+    def items(self) -> list[int]:
+        with self.lock:
+            return [item for batch in self.batches for item in batch]
+
+
+def batcher_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "visivo-telemetry"]
+
+
+class TestLifecycle:
+    def test_no_thread_until_first_put(self) -> None:
+        """A batcher that never receives an item starts no thread."""
+        before = len(batcher_threads())
+        batcher: Batcher[int] = Batcher(Recorder())
+        assert len(batcher_threads()) == before
+        batcher.put(1)
+        assert len(batcher_threads()) == before + 1
+        assert batcher.shutdown(1.0)
+
+    def test_full_batch_is_exported_before_the_interval(self) -> None:
+        """Reaching max_batch_size wakes the thread without waiting for the interval."""
+        recorder = Recorder()
+        batcher: Batcher[int] = Batcher(recorder, max_batch_size=3, interval_s=60)
+        for i in range(3):
+            batcher.put(i)
+        assert recorder.entered.wait(2)
+        batcher.shutdown(1.0)
+        assert recorder.batches[0] == [0, 1, 2]
+
+    def test_interval_exports_a_partial_batch(self) -> None:
+        """A partial batch goes out when the interval passes."""
+        recorder = Recorder()
+        batcher: Batcher[int] = Batcher(recorder, max_batch_size=100, interval_s=0.05)
+        batcher.put(7)
+        assert recorder.entered.wait(2)
+        batcher.shutdown(1.0)
+        assert recorder.items == [7]
+
+    def test_flush_delivers_everything_queued(self) -> None:
+        """flush returns True once every earlier item reached export."""
+        recorder = Recorder()
+        batcher: Batcher[int] = Batcher(recorder, max_batch_size=10, interval_s=60)
+        for i in range(25):
+            batcher.put(i)
+        assert batcher.flush(2.0)
+        assert recorder.items == list(range(25))
+        assert [len(b) for b in recorder.batches] == [10, 10, 5]
+        batcher.shutdown(1.0)
+
+    def test_flush_with_nothing_queued_is_immediate(self) -> None:
+        """flush on an idle batcher returns at once."""
+        batcher: Batcher[int] = Batcher(Recorder())
+        started = time.monotonic()
+        assert batcher.flush(5.0)
+        assert time.monotonic() - started < 0.05
+
+    def test_shutdown_with_nothing_queued_is_immediate(self) -> None:
+        """shutdown after everything was exported does not wait."""
+        batcher: Batcher[int] = Batcher(Recorder(), interval_s=60)
+        batcher.put(1)
+        assert batcher.flush(2.0)
+        started = time.monotonic()
+        assert batcher.shutdown(5.0)
+        assert time.monotonic() - started < 0.1
+
+
+class TestFailures:
+    def test_export_errors_are_counted_not_raised(self) -> None:
+        """An export that raises is counted by exception type; put keeps working."""
+        recorder = Recorder()
+        recorder.fail = True
+        batcher: Batcher[int] = Batcher(recorder, max_batch_size=2, interval_s=60)
+        for i in range(4):
+            batcher.put(i)
+        assert batcher.flush(2.0)
+        counters = batcher.counters()
+        assert counters.failed == {"RuntimeError": 4}
+        assert counters.exported == 0
+        batcher.shutdown(1.0)
+
+    def test_full_queue_drops_the_newest(self) -> None:
+        """Beyond max_queue_size, new items are dropped and counted as queue_full."""
+        recorder = Recorder()
+        recorder.release.clear()
+        batcher: Batcher[int] = Batcher(recorder, max_queue_size=5, max_batch_size=1, interval_s=60)
+        batcher.put(0)
+        assert recorder.entered.wait(2)  # item 0 is now in flight, blocked
+        for i in range(1, 10):
+            batcher.put(i)
+        counters = batcher.counters()
+        assert counters.dropped == {"queue_full": 4}
+        recorder.release.set()
+        assert batcher.flush(2.0)
+        assert recorder.items == [0, 1, 2, 3, 4, 5]
+        batcher.shutdown(1.0)
+
+    def test_shutdown_is_bounded_when_export_hangs(self) -> None:
+        """A hung export cannot hold shutdown past its timeout; the rest is counted."""
+        recorder = Recorder()
+        recorder.release.clear()
+        batcher: Batcher[int] = Batcher(recorder, max_batch_size=1, interval_s=60)
+        for i in range(3):
+            batcher.put(i)
+        assert recorder.entered.wait(2)
+        started = time.monotonic()
+        assert batcher.shutdown(0.2) is False
+        assert time.monotonic() - started < 0.5
+        counters = batcher.counters()
+        assert counters.dropped == {"exit_deadline": 3}
+        batcher.put(9)
+        assert batcher.counters().dropped == {"exit_deadline": 3, "after_shutdown": 1}
+        recorder.release.set()
+
+    def test_flush_is_bounded_when_export_hangs(self) -> None:
+        """flush returns False after its timeout when export does not return."""
+        recorder = Recorder()
+        recorder.release.clear()
+        batcher: Batcher[int] = Batcher(recorder, interval_s=60)
+        batcher.put(1)
+        started = time.monotonic()
+        assert batcher.flush(0.2) is False
+        assert 0.15 < time.monotonic() - started < 0.5
+        recorder.release.set()
+        batcher.shutdown(1.0)
+
+    @pytest.mark.parametrize(("size", "batch"), [(0, 1), (1, 0)])
+    def test_bad_sizes_are_refused(self, size: int, batch: int) -> None:
+        """Sizes below 1 are a programming error."""
+        with pytest.raises(ValueError, match="at least 1"):
+            Batcher(Recorder(), max_queue_size=size, max_batch_size=batch)
+
+
+def test_threads_accounting_is_exact() -> None:
+    """16 threads x 1,000 puts: enqueued = exported + dropped, nothing lost silently."""
+    recorder = Recorder()
+    batcher: Batcher[int] = Batcher(
+        recorder, max_queue_size=4_000, max_batch_size=500, interval_s=0.01
+    )
+
+    def emit(base: int) -> None:
+        for i in range(1_000):
+            batcher.put(base + i)
+
+    threads = [threading.Thread(target=emit, args=(n * 1_000,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert batcher.shutdown(5.0)
+    counters = batcher.counters()
+    dropped = sum(counters.dropped.values())
+    assert counters.enqueued + dropped == 16_000
+    assert counters.exported == counters.enqueued == len(recorder.items)
+    assert len(set(recorder.items)) == len(recorder.items)

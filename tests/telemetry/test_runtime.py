@@ -1,0 +1,126 @@
+"""The facade in real processes: disabled is inert, enabled delivers at exit."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import clean_env, run_python
+from visivo.events import command_finished, track_command
+from visivo.telemetry import runtime
+from visivo.telemetry.sinks.memory import MemorySink
+
+INERT_PROBE = textwrap.dedent(
+    """
+    import json, sys, threading
+    opened = []
+    sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == "open" else None)
+    import visivo.telemetry as telemetry
+    from visivo.events import command_finished
+    decision = telemetry.start()
+    threads = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    print(json.dumps({
+        "enabled": decision.enabled, "decided_by": decision.decided_by,
+        "threads": threads, "urllib3": "urllib3" in sys.modules,
+        "receivers": len(command_finished.receivers),
+        "opened": [p for p in opened if not p.endswith((".py", ".pyc", ".pth")) and "/" in p
+                   and "site-packages" not in p and "python3" not in p],
+    }))
+    """
+)
+
+
+@pytest.mark.parametrize("env", [{"VISIVO_TELEMETRY_DISABLED": "true"}, {"DO_NOT_TRACK": "1"}])
+def test_disabled_start_is_inert(tmp_path: Path, env: dict[str, str]) -> None:
+    """Disabled: no receiver, no thread, no file opened, urllib3 not imported."""
+    home = tmp_path / "home"
+    (home / ".visivo").mkdir(parents=True)
+    (home / ".visivo" / "config.yml").write_text("telemetry_enabled: true\n")
+    done = run_python(INERT_PROBE, env=clean_env(home, **env), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report == {
+        "enabled": False,
+        "decided_by": next(iter(env)),
+        "threads": [],
+        "urllib3": False,
+        "receivers": 0,
+        "opened": [],
+    }
+    assert done.stderr == ""
+
+
+def test_file_sink_receives_events_at_exit(tmp_path: Path) -> None:
+    """The Python API with the file: sink writes the scrubbed envelope when the process exits."""
+    events = tmp_path / "events.jsonl"
+    code = textwrap.dedent(
+        """
+        import visivo.telemetry as telemetry
+        from visivo.events import track_command, command_finished
+        assert telemetry.start().enabled
+        with track_command("run") as cmd:
+            cmd.jobs = 4
+        command_finished.send(None, command="compile", duration_ms=2.0, success=True,
+                              sql="select * from secrets")
+        """
+    )
+    env = clean_env(tmp_path, VISIVO_TELEMETRY_SINK=f"file:{events}")
+    done = run_python(code, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == done.stderr == ""
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [line["properties"]["command"] for line in lines] == ["run", "compile"]
+    assert lines[0]["properties"]["jobs"] == 4
+    assert "secrets" not in events.read_text()
+    assert lines[0]["session_id"] == lines[1]["session_id"]
+
+
+def test_typo_sink_sends_nothing_and_warns_once(tmp_path: Path) -> None:
+    """An unknown sink name falls back to null with exactly one stderr line."""
+    code = (
+        "import visivo.telemetry as t\nfrom visivo.events import track_command\n"
+        "t.start(); t.start()\nwith track_command('run'): pass\n"
+    )
+    done = run_python(code, env=clean_env(tmp_path, VISIVO_TELEMETRY_SINK="stdot"), cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert "unknown sink 'stdot'" in done.stderr
+
+
+class TestInProcess:
+    def test_start_is_idempotent(self, tmp_path: Path) -> None:
+        """A second start returns the same decision and builds nothing new."""
+        env = {"VISIVO_TELEMETRY_SINK": "memory"}
+        first = runtime.start(tmp_path, env=env, home=tmp_path)
+        sink = runtime.active_sink()
+        assert runtime.start(tmp_path, env=env, home=tmp_path) is first
+        assert runtime.active_sink() is sink
+
+    def test_receiver_errors_are_counted_never_raised(self) -> None:
+        """A payload that breaks scrubbing is counted and never reaches the sender."""
+
+        class Exploding(dict[str, int]):
+            def items(self) -> Any:
+                raise RuntimeError("boom")
+
+        runtime.start_with_sink(MemorySink())
+        command_finished.send(None, command="run", object_counts=Exploding())
+        assert runtime.counters().errors == {"command_finished": 1}
+
+    def test_shutdown_stops_receiving(self) -> None:
+        """After shutdown the receivers are gone and nothing more is captured."""
+        sink = MemorySink()
+        runtime.start_with_sink(sink)
+        with track_command("run"):
+            pass
+        assert runtime.shutdown(1.0)
+        with track_command("compile"):
+            pass
+        assert [w["properties"]["command"] for w in sink.wire()] == ["run"]
+        assert not command_finished.receivers
+        assert runtime.counters().batcher is not None

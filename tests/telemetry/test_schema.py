@@ -1,0 +1,91 @@
+"""The wire form: the envelope of DESIGN.md, with None fields omitted."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import attrs
+import pytest
+
+from visivo.telemetry.schema import (
+    EVENT_CLASSES,
+    SCHEMA_VERSION,
+    CommandFinished,
+    Envelope,
+    Metadata,
+    RequestFinished,
+    format_timestamp,
+    to_wire,
+)
+
+METADATA = Metadata("0b8e4f5c-5d0a-4a57-9a57-6f0e7a9f3c11", "1.2.0", "3.11.7", "linux")
+
+
+def test_envelope_matches_design() -> None:
+    """A command_finished envelope has exactly the keys and order of DESIGN.md."""
+    props = CommandFinished("run", 1834, False, "ValueError", jobs=12)
+    wire = to_wire(Envelope(props, 1764096993.123, METADATA, stripped=("sql",)))
+    assert list(wire) == [
+        "event",
+        "schema_version",
+        "timestamp",
+        "session_id",
+        "visivo_version",
+        "python_version",
+        "os",
+        "properties",
+    ]
+    assert wire["event"] == "command_finished"
+    assert wire["schema_version"] == SCHEMA_VERSION
+    assert wire["timestamp"] == "2025-11-25T18:56:33.123Z"
+    assert wire["properties"] == {
+        "command": "run",
+        "duration_ms": 1834,
+        "success": False,
+        "error_type": "ValueError",
+        "jobs": 12,
+    }
+    assert "stripped" not in json.dumps(wire)
+
+
+def test_none_fields_are_omitted() -> None:
+    """Optional properties that are None do not appear on the wire."""
+    wire = to_wire(Envelope(RequestFinished("/", "GET"), 0.0, METADATA))
+    assert wire["properties"] == {"endpoint": "/", "method": "GET"}
+
+
+def test_events_are_frozen_and_slotted() -> None:
+    """Event classes cannot be changed after construction and have no __dict__."""
+    event = CommandFinished("run")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.command = "x"  # type: ignore[misc]
+    assert not hasattr(event, "__dict__")
+
+
+@pytest.mark.parametrize(
+    ("epoch", "text"),
+    [
+        (0.0, "1970-01-01T00:00:00.000Z"),
+        (1764096993.9994, "2025-11-25T18:56:33.999Z"),
+        (1764096993.9996, "2025-11-25T18:56:34.000Z"),
+    ],
+)
+def test_timestamps(epoch: float, text: str) -> None:
+    """Timestamps are UTC ISO 8601 with milliseconds and Z."""
+    assert format_timestamp(epoch) == text
+
+
+def test_metadata_for_this_process() -> None:
+    """Metadata has a fresh UUID4, major.minor.micro and a known OS family."""
+    first, second = Metadata.for_this_process(), Metadata.for_this_process()
+    assert uuid.UUID(first.session_id).version == 4
+    assert first.session_id != second.session_id
+    assert re.fullmatch(r"\d+\.\d+\.\d+", first.python_version)
+    assert first.os in {"linux", "darwin", "windows", "other"}
+
+
+def test_every_event_has_a_name() -> None:
+    """Each event class names its event."""
+    assert {cls.EVENT for cls in EVENT_CLASSES} == {"command_finished", "request_finished"}
