@@ -209,12 +209,16 @@ class Collector(_ServerThread):
     """An HTTP(S) collector that records requests and answers from a script.
 
     Replies given to :meth:`script` are used one per request, in order; after that
-    every request gets ``default`` (200 unless changed).
+    every request gets ``default`` (200 unless changed). With ``ca`` it serves HTTPS with
+    a certificate from that CA for ``cert_names``.
     """
 
-    def __init__(self, *, ca: trustme.CA | None = None) -> None:
+    def __init__(
+        self, *, ca: trustme.CA | None = None, cert_names: tuple[str, ...] = (LOOPBACK, "localhost")
+    ) -> None:
         super().__init__()
         self._ca = ca
+        self._cert_names = cert_names
         self.scheme = "https" if ca is not None else "http"
         self.default = Reply()
         self._script: deque[Reply] = deque()
@@ -225,7 +229,7 @@ class Collector(_ServerThread):
         server = _QuietServer(self, _CollectorHandler)
         if self._ca is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._ca.issue_cert(LOOPBACK, "localhost").configure_cert(context)
+            self._ca.issue_cert(*self._cert_names).configure_cert(context)
             server.tls = context
         return server
 
