@@ -59,7 +59,9 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
 
 
 def _endpoint_problem(endpoint: str) -> str | None:
-    return None  # TODO(merge): the http sink's endpoint validation
+    from visivo.telemetry.sinks.http import endpoint_problem  # no network code is imported
+
+    return endpoint_problem(endpoint)
 
 
 def _describe_source(report: SourceReport) -> str:

@@ -326,7 +326,7 @@ _SENT: Final = _Outcome("sent")
 
 def _classify(error: BaseException) -> str:
     """The failure reason for an exception raised by urllib3 or the socket layer."""
-    from urllib3 import exceptions as e  # noqa: PLC0415  (already imported by send)
+    from urllib3 import exceptions as e
 
     if isinstance(error, e.ProxyError):
         return PROXY
@@ -503,7 +503,7 @@ class HttpSink:
         return [(batch_body(g, sent_at), len(g)) for g in groups]
 
     def _build_pool(self) -> urllib3.PoolManager:
-        import urllib3  # noqa: PLC0415  (lazy: keep the HTTP stack off the caller's thread)
+        import urllib3
 
         # One connection per host is enough for one sending thread; urllib3 must neither
         # retry nor redirect on its own (see _deliver), and certificates are always checked.
@@ -558,7 +558,7 @@ class HttpSink:
         remaining: float,
     ) -> tuple[_Outcome, bool]:
         """One POST; its outcome and whether a retry may help."""
-        import urllib3  # noqa: PLC0415
+        import urllib3
 
         assert self._endpoint is not None
         with self._lock:
