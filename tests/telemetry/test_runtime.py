@@ -108,9 +108,30 @@ class TestInProcess:
             def items(self) -> Any:
                 raise RuntimeError("boom")
 
-        runtime.start_with_sink(MemorySink())
+        sink = MemorySink()
+        runtime.start_with_sink(sink)
         command_finished.send(None, command="run", object_counts=Exploding())
-        assert runtime.counters().errors == {"command_finished": 1}
+        command_finished.send(None, command="compile")
+        assert runtime.flush(2.0)
+        assert runtime.counters().errors == {"scrub": 1}
+        assert [w["properties"]["command"] for w in sink.wire()] == ["compile"]
+
+    def test_exceptions_are_not_kept_alive(self) -> None:
+        """The queued payload holds the exception's class, never the instance and its frames."""
+        import gc
+        import weakref
+
+        class Boom(Exception):
+            pass
+
+        runtime.start_with_sink(MemorySink(), names=("memory",))
+        error = Boom("secret")
+        ref = weakref.ref(error)
+        command_finished.send(None, command="run", success=False, error=error)
+        del error
+        gc.collect()
+        assert ref() is None
+        assert runtime.flush(2.0)
 
     def test_shutdown_stops_receiving(self) -> None:
         """After shutdown the receivers are gone and nothing more is captured."""

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
@@ -88,11 +88,15 @@ class Counters:
     errors: Mapping[str, int]
 
 
+# What a receiver queues: the pure scrubber to run, the payload it owns, and when.
+_Raw = tuple[Callable[[Mapping[str, Any]], Scrubbed], dict[str, Any], float]
+
+
 @attrs.define
 class _Pipeline:
     settings: Settings
     resolved: ResolvedSink
-    batcher: Batcher[Envelope]
+    batcher: Batcher[_Raw]
     metadata: Metadata
 
 
@@ -162,26 +166,47 @@ def _warn(message: str) -> None:
         count_error("warn")
 
 
-def _enqueue(scrubbed: Scrubbed) -> None:
+def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, Any]) -> None:
+    """Queue a payload for scrubbing on the batcher's thread, so the caller pays little.
+
+    ``payload`` is the receiver's own ``**kwargs`` dict. An exception is replaced by its
+    class at once: only the class name is ever sent, and holding the instance would keep
+    its traceback and every frame's locals alive until the batch goes out.
+    """
     pipeline = _pipeline
-    if pipeline is not None:
-        pipeline.batcher.put(
-            Envelope(scrubbed.properties, time.time(), pipeline.metadata, scrubbed.stripped)
-        )
+    if pipeline is None:
+        return
+    error = payload.get("error")
+    if error is not None:
+        payload["error"] = type(error) if isinstance(error, BaseException) else None
+    pipeline.batcher.put((scrub, payload, time.time()))
 
 
 def _on_command_finished(sender: object, **payload: Any) -> None:
     try:
-        _enqueue(scrub_command(payload))
+        _capture(scrub_command, payload)
     except Exception:  # noqa: BLE001 - telemetry never reaches the host
         count_error("command_finished")
 
 
 def _on_request_finished(sender: object, **payload: Any) -> None:
     try:
-        _enqueue(scrub_request(payload))
+        _capture(scrub_request, payload)
     except Exception:  # noqa: BLE001 - telemetry never reaches the host
         count_error("request_finished")
+
+
+def _envelopes(batch: Sequence[_Raw], metadata: Metadata) -> list[Envelope]:
+    """Run the policy over captured payloads: only scrubbed envelopes come out."""
+    envelopes = []
+    for scrub, payload, timestamp in batch:
+        try:
+            scrubbed = scrub(payload)
+        except Exception:  # noqa: BLE001 - one bad payload never blocks the batch
+            count_error("scrub")
+            continue
+        envelopes.append(Envelope(scrubbed.properties, timestamp, metadata, scrubbed.stripped))
+    return envelopes
 
 
 _RECEIVERS: Final = (
@@ -193,7 +218,13 @@ _RECEIVERS: Final = (
 def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
     global _pipeline, _last, _atexit_registered
     sink = resolved.sink
-    batcher: Batcher[Envelope] = Batcher(sink.send)
+
+    def export(batch: Sequence[_Raw]) -> None:
+        envelopes = _envelopes(batch, pipeline.metadata)
+        if envelopes:
+            sink.send(envelopes)
+
+    batcher: Batcher[_Raw] = Batcher(export)
     pipeline = _Pipeline(pipeline_settings, resolved, batcher, Metadata.for_this_process())
     _pipeline = _last = pipeline
     for signal, receiver in _RECEIVERS:

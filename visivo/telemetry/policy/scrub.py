@@ -62,7 +62,8 @@ class Scrubbed:
 
 
 def _stripped(payload: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str, ...]:
-    return tuple(sorted(str(key) for key in payload if key not in allowed))
+    extra = payload.keys() - allowed
+    return tuple(sorted(map(str, extra))) if extra else ()
 
 
 def _count(value: object) -> int | None:
@@ -92,6 +93,8 @@ def _command_name(value: object) -> str:
 
 def _error_type(value: object) -> str | None:
     """The bare class name of an exception (instance or class); never its message."""
+    if value is None:
+        return None
     if isinstance(value, BaseException):
         name = type(value).__name__
     elif isinstance(value, type) and issubclass(value, BaseException):
@@ -102,7 +105,7 @@ def _error_type(value: object) -> str | None:
 
 
 def _object_counts(value: object) -> dict[str, int] | None:
-    if not isinstance(value, Mapping):
+    if value is None or not isinstance(value, Mapping):
         return None
     counts: dict[str, int] = {}
     for key, count in value.items():
