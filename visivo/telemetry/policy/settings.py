@@ -608,10 +608,10 @@ class _Change:
     new: str
 
 
-Shape = tuple[Any, ...] | None
+_Shape = tuple[Any, ...] | None
 
 
-def _shape(node: Node | None) -> Shape:
+def _shape(node: Node | None) -> _Shape:
     """The document's meaning, without formatting, for comparing before and after."""
     if node is None:
         return None
@@ -622,7 +622,7 @@ def _shape(node: Node | None) -> Shape:
     return ("map", tuple((_shape(k), _shape(v)) for k, v in node.value))
 
 
-def _with_value(shape: Shape, keys: tuple[str, ...], word: str) -> Shape:
+def _with_value(shape: _Shape, keys: tuple[str, ...], word: str) -> _Shape:
     pairs = list(shape[1]) if shape is not None and shape[0] == "map" else []
     key_shape = ("scalar", _STR_TAG, keys[0])
     for index, (key, value) in enumerate(pairs):
