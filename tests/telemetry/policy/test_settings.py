@@ -46,7 +46,7 @@ sys.modules["bench_settings"] = bench
 _spec.loader.exec_module(bench)
 
 FAST = hsettings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -548,7 +548,7 @@ def only_key_lines_changed(before: str, after: str) -> None:
 
 
 class TestRoundTripProperty:
-    @hsettings(FAST, max_examples=60)
+    @hsettings(FAST, max_examples=40)
     @given(st.randoms(use_true_random=False), st.booleans(), st.booleans())
     def test_disable_then_enable_keeps_other_lines(
         self, tmp_path_factory: pytest.TempPathFactory, rng: random.Random, bom: bool, eol: bool
