@@ -21,6 +21,7 @@ from typing import Any, Final
 import attrs
 
 from visivo.events.signals import command_finished, request_finished
+from visivo.telemetry import notice
 from visivo.telemetry.batcher import Batcher, BatcherCounters
 from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import Decision, Reading, decide
@@ -98,6 +99,7 @@ class _Pipeline:
     resolved: ResolvedSink
     batcher: Batcher[_Raw]
     metadata: Metadata
+    notice_pending: bool = False
 
 
 _lock: Final = threading.RLock()
@@ -158,6 +160,14 @@ def _choose_endpoint(
     return DEFAULT_ENDPOINT, "default"
 
 
+def _stderr_is_tty() -> bool:
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except Exception:  # noqa: BLE001 - a closed or odd stderr is not a terminal
+        count_error("isatty")
+        return False
+
+
 def _warn(message: str) -> None:
     try:
         sys.stderr.write(message + "\n")
@@ -176,10 +186,28 @@ def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, 
     pipeline = _pipeline
     if pipeline is None:
         return
+    if pipeline.notice_pending:
+        _show_notice(pipeline)
     error = payload.get("error")
     if error is not None:
         payload["error"] = type(error) if isinstance(error, BaseException) else None
     pipeline.batcher.put((scrub, payload, time.time()))
+
+
+def _show_notice(pipeline: _Pipeline) -> None:
+    """Print the first-run notice once and record it in the global file."""
+    with _lock:
+        if not pipeline.notice_pending:
+            return
+        pipeline.notice_pending = False
+    global_settings = pipeline.settings.global_settings
+    if global_settings is None:
+        return
+    _warn(notice.NOTICE)
+    try:
+        settings.mark_notice_shown(Path(global_settings.reading.location))
+    except Exception:  # noqa: BLE001 - shown again next time rather than break the host
+        count_error("notice")
 
 
 def _on_command_finished(sender: object, **payload: Any) -> None:
@@ -226,6 +254,13 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
 
     batcher: Batcher[_Raw] = Batcher(export)
     pipeline = _Pipeline(pipeline_settings, resolved, batcher, Metadata.for_this_process())
+    global_settings = pipeline_settings.global_settings
+    pipeline.notice_pending = notice.should_show(
+        enabled=pipeline_settings.decision.enabled,
+        sink_names=resolved.names,
+        notice_shown=global_settings is None or global_settings.notice_shown,
+        stderr_is_tty=_stderr_is_tty(),
+    )
     _pipeline = _last = pipeline
     for signal, receiver in _RECEIVERS:
         signal.connect(receiver, weak=False)

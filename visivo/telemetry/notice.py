@@ -1,0 +1,30 @@
+"""The first-run notice: when to show it (pure) and what it says."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Final
+
+__all__ = ["DOCS_URL", "NOTICE", "should_show"]
+
+DOCS_URL: Final = "https://docs.visivo.io/topics/telemetry"
+
+NOTICE: Final = f"""\
+Visivo collects anonymous usage data: which commands run, how long they take, whether
+they fail (the error's type only) and object counts. It never sends project data, SQL,
+file paths, error messages or anything that identifies you.
+  See exactly what is sent:  VISIVO_TELEMETRY_SINK=stdout <command>
+  What is collected:         {DOCS_URL} (or: visivo-telemetry schema)
+  Switch it off:             visivo-telemetry disable   (or: export DO_NOT_TRACK=1)
+This notice is shown once."""
+
+
+def should_show(
+    *, enabled: bool, sink_names: Collection[str], notice_shown: bool, stderr_is_tty: bool
+) -> bool:
+    """Whether this process should print the notice before its first network send.
+
+    Only when telemetry is enabled, the http sink is active, the notice was never
+    recorded as shown, and a person is likely reading stderr (a terminal).
+    """
+    return enabled and "http" in sink_names and not notice_shown and stderr_is_tty
