@@ -90,6 +90,14 @@ class WireField:
     example: Any
 
 
+def _summary(cls: type) -> str:
+    """The first line of an event class's docstring."""
+    lines = (cls.__doc__ or "").strip().splitlines()
+    if not lines:
+        raise ValueError(f"{cls.__name__} needs a docstring")
+    return lines[0]
+
+
 def _strip_none(annotation: Any) -> tuple[Any, bool]:
     """The annotation without ``None``, and whether ``None`` was allowed."""
     origin = typing.get_origin(annotation)
@@ -207,7 +215,7 @@ def json_schema(event_classes: Sequence[type] = EVENT_CLASSES) -> dict[str, Any]
     for cls in event_classes:
         name: str = cls.EVENT  # type: ignore[attr-defined]
         branch = _object_schema(envelope_fields())
-        branch["description"] = (cls.__doc__ or "").strip().splitlines()[0]
+        branch["description"] = _summary(cls)
         branch["properties"]["event"] = {"const": name}
         branch["properties"]["properties"] = {"$ref": f"#/$defs/{name}_properties"}
         branch["required"] = [*branch["required"], "properties"]
@@ -314,8 +322,7 @@ def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     ]
     for cls in event_classes:
         name: str = cls.EVENT  # type: ignore[attr-defined]
-        summary = (cls.__doc__ or "").strip().splitlines()[0]
-        lines += ["", f"### `{name}`: {summary}", "", *_table(event_fields(cls))]
+        lines += ["", f"### `{name}`: {_summary(cls)}", "", *_table(event_fields(cls))]
     lines += [
         "",
         "### Example",
@@ -336,9 +343,9 @@ def replace_generated(page: str, generated: str) -> str:
     if page.count(BEGIN_MARKER) != 1 or page.count(END_MARKER) != 1:
         raise ValueError("the page needs exactly one BEGIN and one END generated marker")
     head, rest = page.split(BEGIN_MARKER)
-    _, tail = rest.split(END_MARKER)
     if END_MARKER in head:
         raise ValueError("the END generated marker comes before the BEGIN marker")
+    _, tail = rest.split(END_MARKER)
     return f"{head}{BEGIN_MARKER}\n{generated}{END_MARKER}{tail}"
 
 
