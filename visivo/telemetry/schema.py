@@ -77,6 +77,10 @@ OTHER_METHOD: Final = "OTHER"
 INVALID: Final = "{invalid}"
 
 
+# On the wire a command is a valid name or the INVALID stand-in.
+_WIRE_COMMAND_PATTERN: Final = r"^(\{invalid\}|" + COMMAND_PATTERN[1:-1] + r")$"
+
+
 def _describe(description: str, example: Any, **constraints: Any) -> dict[str, Any]:
     """Field metadata read by the schema generator: a description, an example, limits."""
     return {"description": description, "example": example, "constraints": constraints}
@@ -92,7 +96,7 @@ class CommandFinished:
         metadata=_describe(
             "The command's path below the root group; `{invalid}` when the name was unusable.",
             "run",
-            pattern=COMMAND_PATTERN,
+            pattern=_WIRE_COMMAND_PATTERN,
         )
     )
     duration_ms: int | None = attrs.field(

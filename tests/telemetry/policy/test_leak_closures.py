@@ -72,7 +72,7 @@ class TestTemplateRule:
             ("/api/project/<int:project_id>", "/api/project/{project_id}"),
             ("/static/<path:filename>", "/static/{filename}"),
             ("/api/reports/<name>", "/api/reports/{name}"),
-            ("/api/user/alice@example.com", "/api/user/{id}"),
+            ("/api/user/<user_id>/", "/api/user/{user_id}"),
         ],
     )
     def test_rule_words_are_kept(self, rule: str, expected: str) -> None:
@@ -117,3 +117,20 @@ class TestStrippedNames:
         """A keyword name that is not an identifier (data spread with **) is never shown."""
         payload = {"command": "run", "/home/alice/x.csv": 1, "bob@example.com": 2, "ok": 3}
         assert scrub_command(payload).stripped == ("ok", NON_IDENTIFIER)
+
+
+class TestNotARule:
+    @pytest.mark.parametrize(
+        ("rule", "expected"),
+        [
+            ("postgres://admin:pw@db.internal:5432/sales", "/{id}/{id}/{id}"),
+            ("https://example.com/dashboard/sales", "/{id}/{id}/dashboard/{id}"),
+            ("reports/sales", "/{id}/{id}"),
+            ("/api/sales?token=abc", "/api/{id}"),
+            ("/home/alice smith/x", "/{id}/{id}/{id}"),
+            ("/api/user/alice@example.com", "/api/{id}/{id}"),
+        ],
+    )
+    def test_non_rules_are_templated_as_paths(self, rule: str, expected: str) -> None:
+        """Text that cannot be a router rule is templated as a raw path, keeping no user words."""
+        assert template_rule(rule) == expected

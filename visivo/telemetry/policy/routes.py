@@ -68,6 +68,8 @@ STATIC_EXTENSIONS: Final = frozenset(
      "woff", "woff2", "ttf", "txt", "xml", "webmanifest"}
 )  # fmt: skip
 _VERSION: Final = re.compile(r"v[0-9]{1,2}")
+# Characters and sequences a werkzeug rule never holds outside a variable's converter.
+_NOT_A_RULE: Final = re.compile(r"[?#@\\\s]|:/")
 _PLACEHOLDER_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,31}")
 _TRUNCATED: Final = "{...}"
 
@@ -118,9 +120,13 @@ def template_path(path: str) -> str:
 def template_rule(rule: str) -> str:
     """Template a router rule: ``/api/project/<int:project_id>`` → ``/api/project/{project_id}``.
 
-    Fixed words follow the same rules as in :func:`template_path`, so a rule cannot carry
-    data either; a variable name that is not a plain identifier becomes ``{id}``.
+    Fixed words are kept when they look like route words (the developer wrote them); a
+    variable name that is not a plain identifier becomes ``{id}``. Text that cannot be a
+    router rule (no leading ``/``, a scheme, query, fragment, ``@``, ``\\`` or whitespace)
+    is not trusted as one and is templated as a raw path.
     """
+    if not rule.startswith("/") or _NOT_A_RULE.search(_RULE_VARIABLE.sub("", rule)):
+        return template_path(rule)
     segments: list[str] = []
     for part in (p for p in rule.split("/") if p):
         if "<" in part:
