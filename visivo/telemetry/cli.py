@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 import visivo
-from visivo.telemetry import runtime
+from visivo.telemetry import runtime, schema_doc
 from visivo.telemetry.integrations.click import instrument, untracked
 from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import SourceReport
@@ -109,6 +109,23 @@ def status(as_json: bool, project_dir: Path | None) -> None:
     """Show whether telemetry is on, why, and where events would go."""
     report = status_report(project_dir)
     click.echo(json.dumps(report, indent=2) if as_json else _render(report))
+
+
+@telemetry.command()
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["markdown", "json"]),
+    default="markdown",
+    show_default=True,
+    help="Markdown tables, or a JSON Schema (draft 2020-12) for validating events.",
+)
+def schema(output_format: str) -> None:
+    """Print every field that telemetry can send, generated from the event classes."""
+    if output_format == "json":
+        click.echo(json.dumps(schema_doc.json_schema(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(schema_doc.markdown_tables(), nl=False)
 
 
 def _set(enabled: bool, project: bool, project_dir: Path | None) -> None:

@@ -23,6 +23,7 @@ import visivo
 __all__ = [
     "COMMAND_PATTERN",
     "ENDPOINT_MAX_LENGTH",
+    "ENDPOINT_PATTERN",
     "ERROR_TYPE_PATTERN",
     "EVENT_CLASSES",
     "HTTP_METHODS",
@@ -32,7 +33,10 @@ __all__ = [
     "MAX_OBJECT_TYPES",
     "OBJECT_TYPE_PATTERN",
     "OTHER_METHOD",
+    "PYTHON_VERSION_PATTERN",
     "SCHEMA_VERSION",
+    "SESSION_ID_PATTERN",
+    "VERSION_PATTERN",
     "CommandFinished",
     "Envelope",
     "Metadata",
@@ -56,6 +60,14 @@ MAX_COUNT: Final = 1_000_000
 # One week: a longer duration is a clock error, not a measurement.
 MAX_DURATION_MS: Final = 7 * 24 * 3600 * 1000
 ENDPOINT_MAX_LENGTH: Final = 256
+# What policy.routes can produce: "{unmatched}", or "/" and segments that are route words,
+# "{placeholder}" names, "{id}" or the "{...}" of a cut path.
+ENDPOINT_PATTERN: Final = r"^(\{unmatched\}|/[a-z0-9._{}/-]*)$"
+# uuid.uuid4() as str() writes it.
+SESSION_ID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+# A PEP 440 version (visivo.__version__), and sys.version_info as major.minor.micro.
+VERSION_PATTERN: Final = r"^[0-9][0-9A-Za-z.+!_-]*$"
+PYTHON_VERSION_PATTERN: Final = r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$"
 # RFC 9110 section 9 methods, plus PATCH (RFC 5789).
 HTTP_METHODS: Final = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
@@ -63,6 +75,10 @@ HTTP_METHODS: Final = frozenset(
 OTHER_METHOD: Final = "OTHER"
 # Stands in for a required value that failed validation.
 INVALID: Final = "{invalid}"
+
+
+# On the wire a command is a valid name or the INVALID stand-in.
+_WIRE_COMMAND_PATTERN: Final = r"^(\{invalid\}|" + COMMAND_PATTERN[1:-1] + r")$"
 
 
 def _describe(description: str, example: Any, **constraints: Any) -> dict[str, Any]:
@@ -80,7 +96,7 @@ class CommandFinished:
         metadata=_describe(
             "The command's path below the root group; `{invalid}` when the name was unusable.",
             "run",
-            pattern=COMMAND_PATTERN,
+            pattern=_WIRE_COMMAND_PATTERN,
         )
     )
     duration_ms: int | None = attrs.field(
@@ -129,6 +145,7 @@ class RequestFinished:
             "The route template, placeholders as `{name}`; `{unmatched}` when no route "
             "matched. Never a query string.",
             "/api/project/{project_id}",
+            pattern=ENDPOINT_PATTERN,
             max_length=ENDPOINT_MAX_LENGTH,
         )
     )
@@ -182,13 +199,20 @@ class Metadata:
             "A random UUID4 made at process start; never stored, tied to nobody.",
             "0b8e4f5c-5d0a-4a57-9a57-6f0e7a9f3c11",
             format="uuid",
+            pattern=SESSION_ID_PATTERN,
         )
     )
     visivo_version: str = attrs.field(
-        metadata=_describe("The visivo-telemetry version.", "1.2.0", max_length=32)
+        metadata=_describe(
+            "The visivo-telemetry version.", "1.2.0", pattern=VERSION_PATTERN, max_length=32
+        )
     )
     python_version: str = attrs.field(
-        metadata=_describe("major.minor.micro of the Python running Visivo.", "3.11.7")
+        metadata=_describe(
+            "major.minor.micro of the Python running Visivo.",
+            "3.11.7",
+            pattern=PYTHON_VERSION_PATTERN,
+        )
     )
     os: OsName = attrs.field(
         metadata=_describe(

@@ -1,8 +1,11 @@
 """Endpoint templating: turn a router's rule or a raw path into a template safe to send.
 
-Pure functions. A segment survives only when it looks like a fixed route word; numbers,
-UUIDs, hex and base64-like tokens, e-mail-like text, encoded or non-ASCII text and any
-other unusual segment become ``{id}``.
+Pure functions. In a router's rule, a fixed segment survives when it looks like a route
+word (the developer wrote it). In a raw path, which is whatever the client asked for and
+so may hold project, dashboard or file names, a segment survives only when it is one of
+Visivo's own route words (:data:`ROUTE_WORDS`), a version (``v1``) or such a word with a
+static-file extension (``main.js``). Numbers, UUIDs, hex and base64-like tokens,
+e-mail-like text, encoded or non-ASCII text and any other segment become ``{id}``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from visivo.telemetry.schema import ENDPOINT_MAX_LENGTH, HTTP_METHODS, OTHER_MET
 __all__ = [
     "ID_PLACEHOLDER",
     "MAX_SEGMENTS",
+    "ROUTE_WORDS",
+    "STATIC_EXTENSIONS",
     "UNMATCHED",
     "normalize_method",
     "template_path",
@@ -35,6 +40,36 @@ _HEX_WORD: Final = re.compile(r"[a-f]{8,}")
 _LONG_RUN: Final = re.compile(r"[a-z]{21,}")
 # Flask/werkzeug rule variables: <name>, <converter:name>, <converter(args):name>.
 _RULE_VARIABLE: Final = re.compile(r"<(?:[a-zA-Z_][a-zA-Z0-9_]*(?:\([^)<>]*\))?:)?([^<>:]+)>")
+# Words of Visivo's server routes (the resources of visivo-io/visivo:visivo/server/views/)
+# and of ordinary web apps; the only words a raw path may keep.
+ROUTE_WORDS: Final = frozenset(
+    {
+        # generic web
+        "api", "app", "assets", "static", "public", "dist", "build", "css", "js", "img",
+        "images", "fonts", "icons", "media", "index", "main", "favicon", "robots",
+        "manifest", "health", "healthz", "status", "version", "login", "logout", "auth",
+        "callback", "settings", "preferences", "config", "search", "new", "edit", "list",
+        "details", "preview", "run", "runs", "jobs", "job", "compile", "reload", "events",
+        "ws", "socket",
+        # visivo resources
+        "project", "projects", "dashboard", "dashboards", "chart", "charts", "trace",
+        "traces", "table", "tables", "model", "models", "source", "sources", "insight",
+        "insights", "input", "inputs", "metric", "metrics", "dimension", "dimensions",
+        "relation", "relations", "markdown", "markdowns", "selector", "selectors", "item",
+        "items", "row", "rows", "data", "query", "queries", "schema", "schemas", "file",
+        "files", "explorer", "exploration", "explorations", "worksheet", "worksheets",
+        "editor", "expression", "expressions", "defaults", "commit", "commits", "cloud",
+        "deploy", "agent", "mcp", "draft", "staged", "lineage", "dag", "error", "errors",
+    }
+)  # fmt: skip
+# Extensions a static file of a web app may have ("main.js", "favicon.ico").
+STATIC_EXTENSIONS: Final = frozenset(
+    {"js", "mjs", "css", "map", "html", "json", "ico", "png", "svg", "jpg", "webp",
+     "woff", "woff2", "ttf", "txt", "xml", "webmanifest"}
+)  # fmt: skip
+_VERSION: Final = re.compile(r"v[0-9]{1,2}")
+# Characters and sequences a werkzeug rule never holds outside a variable's converter.
+_NOT_A_RULE: Final = re.compile(r"[?#@\\\s]|:/")
 _PLACEHOLDER_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,31}")
 _TRUNCATED: Final = "{...}"
 
@@ -52,6 +87,15 @@ def _template_segment(segment: str) -> str:
     return ID_PLACEHOLDER
 
 
+def _template_path_segment(segment: str) -> str:
+    if segment in ROUTE_WORDS or _VERSION.fullmatch(segment):
+        return segment
+    stem, dot, extension = segment.partition(".")
+    if dot and stem in ROUTE_WORDS and extension in STATIC_EXTENSIONS:
+        return segment
+    return ID_PLACEHOLDER
+
+
 def _join(segments: list[str]) -> str:
     if len(segments) > MAX_SEGMENTS:
         segments = [*segments[:MAX_SEGMENTS], _TRUNCATED]
@@ -64,19 +108,25 @@ def _join(segments: list[str]) -> str:
 def template_path(path: str) -> str:
     """Template a raw request path: ``/api/project/42?x=1`` → ``/api/project/{id}``.
 
-    The query string and fragment are dropped first; repeated slashes collapse.
+    The query string and fragment are dropped first; repeated slashes collapse. Only
+    :data:`ROUTE_WORDS` (alone, or with a :data:`STATIC_EXTENSIONS` extension) and
+    versions survive: ``/dashboard/sales-q3`` → ``/dashboard/{id}``.
     """
     path = path.split("?", 1)[0].split("#", 1)[0]
     parts = [part for part in path.split("/") if part]
-    return _join([_template_segment(part) for part in parts])
+    return _join([_template_path_segment(part) for part in parts])
 
 
 def template_rule(rule: str) -> str:
     """Template a router rule: ``/api/project/<int:project_id>`` → ``/api/project/{project_id}``.
 
-    Fixed words follow the same rules as in :func:`template_path`, so a rule cannot carry
-    data either; a variable name that is not a plain identifier becomes ``{id}``.
+    Fixed words are kept when they look like route words (the developer wrote them); a
+    variable name that is not a plain identifier becomes ``{id}``. Text that cannot be a
+    router rule (no leading ``/``, a scheme, query, fragment, ``@``, ``\\`` or whitespace)
+    is not trusted as one and is templated as a raw path.
     """
+    if not rule.startswith("/") or _NOT_A_RULE.search(_RULE_VARIABLE.sub("", rule)):
+        return template_path(rule)
     segments: list[str] = []
     for part in (p for p in rule.split("/") if p):
         if "<" in part:

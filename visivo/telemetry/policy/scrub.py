@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -35,6 +36,7 @@ from visivo.telemetry.schema import (
 
 __all__ = [
     "COMMAND_KEYWORDS",
+    "NON_IDENTIFIER",
     "REQUEST_KEYWORDS",
     "Scrubbed",
     "scrub_command",
@@ -51,6 +53,10 @@ _command_re: Final = re.compile(COMMAND_PATTERN)
 _error_type_re: Final = re.compile(ERROR_TYPE_PATTERN)
 _object_type_re: Final = re.compile(OBJECT_TYPE_PATTERN)
 _ROUTE_MAX_INPUT: Final = 2048
+# Stripped keyword names are code (``send(..., extra=1)``) and are shown by debug sinks;
+# a name that is not a Python identifier came from data (``send(**row)``) and is not.
+_KEYWORD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+NON_IDENTIFIER: Final = "{non-identifier}"
 
 
 @attrs.frozen
@@ -61,9 +67,13 @@ class Scrubbed:
     stripped: tuple[str, ...]
 
 
+def _keyword_name(key: object) -> str:
+    return key if isinstance(key, str) and _KEYWORD_NAME.fullmatch(key) else NON_IDENTIFIER
+
+
 def _stripped(payload: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str, ...]:
     extra = payload.keys() - allowed
-    return tuple(sorted(map(str, extra))) if extra else ()
+    return tuple(sorted({_keyword_name(key) for key in extra})) if extra else ()
 
 
 def _count(value: object) -> int | None:
@@ -91,17 +101,46 @@ def _command_name(value: object) -> str:
     return INVALID
 
 
+def _written_in_source(cls: type) -> bool:
+    """Whether a class statement made ``cls``: its module holds it under its qualified name,
+    or it was defined inside a function (``f.<locals>.Boom``).
+
+    A class made at run time (``type(name, bases, ns)``) fails both, so a name built from
+    data (``type(f"{table}Error", ...)``) is never sent. Reads ``vars()`` only, so no
+    module or class code runs.
+    """
+    qualname = getattr(cls, "__qualname__", "")
+    if not isinstance(qualname, str) or qualname.rpartition(".")[2] != cls.__name__:
+        return False
+    if "<locals>" in qualname:
+        return True
+    found: object = sys.modules.get(cls.__module__)
+    for part in qualname.split("."):
+        namespace = getattr(found, "__dict__", None)
+        if not isinstance(namespace, Mapping):
+            return False
+        found = namespace.get(part)
+    return found is cls
+
+
 def _error_type(value: object) -> str | None:
-    """The bare class name of an exception (instance or class); never its message."""
+    """The class name of an exception (instance or class); never its message.
+
+    The nearest class in its MRO that a class statement made and whose name is a plain
+    identifier: a class created at run time is reported as the class it derives from.
+    """
     if value is None:
         return None
     if isinstance(value, BaseException):
-        name = type(value).__name__
+        cls: type = type(value)
     elif isinstance(value, type) and issubclass(value, BaseException):
-        name = value.__name__
+        cls = value
     else:
         return None
-    return name if _error_type_re.fullmatch(name) else None
+    for candidate in cls.__mro__:
+        if _written_in_source(candidate) and _error_type_re.fullmatch(candidate.__name__):
+            return candidate.__name__
+    return None
 
 
 def _object_counts(value: object) -> dict[str, int] | None:
