@@ -385,6 +385,7 @@ class HttpSink:
             self._configure_proxy(choose_proxy(endpoint, env or {}))
         self._pool: urllib3.PoolManager | None = None
         self._paused_until = -math.inf
+        self._finish_by = math.inf
         self._closed = False
         self._lock = threading.Lock()
         self._reset_counts()
@@ -430,6 +431,14 @@ class HttpSink:
         """The proxy in use (credentials removed), or ``None`` for a direct connection."""
         return self._proxy_url
 
+    def finish_by(self, deadline: float) -> None:
+        """Make every later :meth:`send` end by ``deadline`` (seconds on this sink's clock).
+
+        Shutdown passes down the time that remains, so that a send started at exit gives
+        up (counted as ``timeout`` or ``deadline``) before the process stops waiting.
+        """
+        self._finish_by = min(self._finish_by, deadline)
+
     def counters(self) -> HttpCounters:
         """A frozen snapshot of the counters; safe to call from any thread."""
         with self._lock:
@@ -458,7 +467,7 @@ class HttpSink:
         if not batch:
             return
         start = self._clock()
-        deadline = start + self._timeout
+        deadline = min(start + self._timeout, self._finish_by)
         if self._inert_reason is not None:
             self._count(_Outcome("dropped", self._inert_reason), len(batch))
             return
