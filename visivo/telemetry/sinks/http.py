@@ -55,7 +55,7 @@ import attrs
 
 import visivo
 from visivo.telemetry.schema import Envelope
-from visivo.telemetry.sinks.formats import batch_body, to_wire
+from visivo.telemetry.sinks.formats import encode_event, join_body
 
 if TYPE_CHECKING:
     import urllib3
@@ -492,24 +492,24 @@ class HttpSink:
     def _bodies(self, batch: Sequence[Envelope]) -> list[tuple[bytes, int]]:
         """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts."""
         sent_at = time.time()
-        empty = len(batch_body([], sent_at))
-        groups: list[list[dict[str, object]]] = []
-        group: list[dict[str, object]] = []
+        empty = len(join_body([], sent_at))
+        groups: list[list[bytes]] = []
+        group: list[bytes] = []
         size = empty
         for envelope in batch:
-            wire = to_wire(envelope)
-            item = len(batch_body([wire], sent_at)) - empty + 1  # +1 for the comma
+            encoded = encode_event(envelope)
+            item = len(encoded) + 1  # +1 for the comma
             if empty + item - 1 > MAX_BODY_BYTES:
                 self._count(_Outcome("dropped", TOO_LARGE), 1)
                 continue
             if group and size + item - 1 > MAX_BODY_BYTES:
                 groups.append(group)
                 group, size = [], empty
-            group.append(wire)
+            group.append(encoded)
             size += item
         if group:
             groups.append(group)
-        return [(batch_body(g, sent_at), len(g)) for g in groups]
+        return [(join_body(g, sent_at), len(g)) for g in groups]
 
     def _build_pool(self) -> urllib3.PoolManager:
         import urllib3
