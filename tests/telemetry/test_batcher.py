@@ -144,6 +144,23 @@ class TestFailures:
         assert batcher.counters().dropped == {"exit_deadline": 3, "after_shutdown": 1}
         recorder.release.set()
 
+    def test_a_batch_finishing_after_shutdown_gave_up_is_recounted(self) -> None:
+        """A batch counted as exit_deadline that then completes moves to exported."""
+        recorder = Recorder()
+        recorder.release.clear()
+        batcher: Batcher[int] = Batcher(recorder, max_batch_size=2, interval_s=60)
+        for i in range(3):
+            batcher.put(i)
+        assert recorder.entered.wait(2)
+        assert batcher.shutdown(0.05) is False
+        assert batcher.counters().dropped == {"exit_deadline": 3}
+        recorder.release.set()
+        for thread in batcher_threads():
+            thread.join(2)
+        counters = batcher.counters()
+        assert (counters.exported, counters.dropped) == (2, {"exit_deadline": 1})
+        assert counters.enqueued == counters.exported + counters.lost + counters.queued
+
     def test_flush_is_bounded_when_export_hangs(self) -> None:
         """flush returns False after its timeout when export does not return."""
         recorder = Recorder()

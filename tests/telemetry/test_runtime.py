@@ -113,7 +113,11 @@ class TestInProcess:
         command_finished.send(None, command="run", object_counts=Exploding())
         command_finished.send(None, command="compile")
         assert runtime.flush(2.0)
-        assert runtime.counters().errors == {"scrub": 1}
+        counts = runtime.counters()
+        assert counts.errors == {"scrub": 1}
+        assert counts.dropped == {"invalid_payload": 1}
+        assert counts.sent == 1
+        assert counts.enqueued == counts.sent + counts.lost + counts.queued
         assert [w["properties"]["command"] for w in sink.wire()] == ["compile"]
 
     def test_exceptions_are_not_kept_alive(self) -> None:

@@ -8,6 +8,8 @@ import uuid
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from visivo.telemetry.schema import (
     EVENT_CLASSES,
@@ -16,9 +18,11 @@ from visivo.telemetry.schema import (
     Envelope,
     Metadata,
     RequestFinished,
+    converter_to_wire,
     format_timestamp,
     to_wire,
 )
+from visivo.telemetry.sinks.formats import batch_body, encode_event, join_body
 
 METADATA = Metadata("0b8e4f5c-5d0a-4a57-9a57-6f0e7a9f3c11", "1.2.0", "3.11.7", "linux")
 
@@ -89,3 +93,42 @@ def test_metadata_for_this_process() -> None:
 def test_every_event_has_a_name() -> None:
     """Each event class names its event."""
     assert {cls.EVENT for cls in EVENT_CLASSES} == {"command_finished", "request_finished"}
+
+
+_optional_int = st.none() | st.integers(min_value=0, max_value=10**6)
+_properties = st.builds(
+    CommandFinished,
+    command=st.text(max_size=20),
+    duration_ms=_optional_int,
+    success=st.none() | st.booleans(),
+    error_type=st.none() | st.text(max_size=10),
+    jobs=_optional_int,
+    object_counts=st.none() | st.dictionaries(st.text(max_size=8), st.integers(0, 99)),
+) | st.builds(
+    RequestFinished,
+    endpoint=st.text(max_size=20),
+    method=st.sampled_from(["GET", "POST", "OTHER"]),
+    status_code=st.none() | st.integers(100, 599),
+    duration_ms=_optional_int,
+)
+
+
+@given(_properties, st.floats(min_value=0, max_value=4e9), st.lists(st.text(max_size=5)))
+def test_fast_wire_path_equals_the_converter(
+    properties: CommandFinished | RequestFinished, timestamp: float, stripped: list[str]
+) -> None:
+    """to_wire gives exactly the cattrs converter's dict, key order included."""
+    envelope = Envelope(properties, timestamp, METADATA, tuple(stripped))
+    fast, reference = to_wire(envelope), converter_to_wire(envelope)
+    assert fast == reference
+    assert json.dumps(fast) == json.dumps(reference)
+
+
+@given(st.lists(_properties, max_size=5), st.floats(min_value=0, max_value=4e9))
+def test_joined_body_equals_batch_body(
+    batch: list[CommandFinished | RequestFinished], sent_at: float
+) -> None:
+    """Joining events encoded once gives the same bytes as batch_body."""
+    envelopes = [Envelope(p, sent_at, METADATA) for p in batch]
+    joined = join_body([encode_event(e) for e in envelopes], sent_at)
+    assert joined == batch_body([to_wire(e) for e in envelopes], sent_at)

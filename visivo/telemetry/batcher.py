@@ -100,6 +100,7 @@ class Batcher(Generic[T]):
         self._stopping = False
         self._closed = False
         self._in_flight = 0
+        self._abandoned = 0  # an in-flight batch that shutdown gave up on
         self._flush_requested = 0
         self._flush_done = 0
         self._enqueued = 0
@@ -164,18 +165,29 @@ class Batcher(Generic[T]):
                 size = min(len(self._queue), self._max_batch_size)
                 batch = [self._queue.popleft() for _ in range(size)]
                 self._in_flight = size
+            failure: str | None = None
             try:
                 self._export(batch)
             except Exception as error:  # noqa: BLE001 - counted; telemetry never raises
-                with self._lock:
-                    if self._in_flight:  # zero when shutdown already counted it as dropped
-                        self._failed[type(error).__name__] += size
-                        self._in_flight = 0
-            else:
-                with self._lock:
-                    if self._in_flight:
-                        self._exported += size
-                        self._in_flight = 0
+                failure = type(error).__name__
+            with self._lock:
+                self._settle_locked(size, failure)
+
+    def _settle_locked(self, size: int, failure: str | None) -> None:
+        if not self._in_flight:
+            # Shutdown gave up on this batch and counted it as ``exit_deadline``; now that
+            # its fate is known, count it where it belongs instead.
+            if not self._abandoned:
+                return
+            self._abandoned = 0
+            self._dropped[EXIT_DEADLINE] -= size
+            if not self._dropped[EXIT_DEADLINE]:
+                del self._dropped[EXIT_DEADLINE]
+        self._in_flight = 0
+        if failure is None:
+            self._exported += size
+        else:
+            self._failed[failure] += size
 
     def _pending_locked(self) -> int:
         return len(self._queue) + self._in_flight
@@ -206,8 +218,10 @@ class Batcher(Generic[T]):
     def shutdown(self, timeout: float = 1.0) -> bool:
         """Export what is queued, stop the thread; wait at most ``timeout`` seconds.
 
-        Items still queued when the time is up are counted as dropped (``exit_deadline``).
-        Returns whether the thread finished in time. Later puts are dropped.
+        Items still queued when the time is up are counted as dropped (``exit_deadline``);
+        if the batch being exported then finishes after all, it is counted again where it
+        belongs (exported or failed) and no longer as dropped. Returns whether the thread
+        finished in time. Later puts are dropped.
         """
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
@@ -230,6 +244,7 @@ class Batcher(Generic[T]):
         if pending:
             self._dropped[EXIT_DEADLINE] += pending
             self._queue.clear()
+            self._abandoned = self._in_flight
             self._in_flight = 0
 
     def counters(self) -> BatcherCounters:

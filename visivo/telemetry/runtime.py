@@ -16,25 +16,26 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, Protocol, cast
 
 import attrs
 
 from visivo.events.signals import command_finished, request_finished
 from visivo.telemetry import notice
-from visivo.telemetry.batcher import Batcher, BatcherCounters
+from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
 from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import Decision, Reading, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
 from visivo.telemetry.schema import Envelope, Metadata
 from visivo.telemetry.sinks.base import Sink
-from visivo.telemetry.sinks.registry import ResolvedSink, resolve
+from visivo.telemetry.sinks.registry import CONSOLE_SINKS, FanoutSink, ResolvedSink, resolve
 
 __all__ = [
     "DEFAULT_ENDPOINT",
     "ENDPOINT_ENV",
     "EXIT_TIMEOUT_S",
     "SINK_ENV",
+    "SINK_MARGIN_S",
     "Counters",
     "Settings",
     "active_sink",
@@ -53,6 +54,9 @@ ENDPOINT_ENV: Final = "VISIVO_TELEMETRY_ENDPOINT"
 DEFAULT_ENDPOINT: Final = "https://telemetry.visivo.io/v1/events"
 # What interpreter exit may wait for delivery, in total.
 EXIT_TIMEOUT_S: Final = 0.9
+# A sink told to finish by a deadline gets this much less, so that it can count its
+# outcome (``timeout``) before the batcher stops waiting and counts ``exit_deadline``.
+SINK_MARGIN_S: Final = 0.05
 
 
 class _Unset:
@@ -76,17 +80,118 @@ class Settings:
 
 @attrs.frozen
 class Counters:
-    """What happened to events so far in this process.
+    """What happened to every event handed to telemetry in this process: a snapshot.
+
+    The batcher's and the delivering sink's counts are merged, so that one view answers
+    "where did my events go". Once nothing is in flight (after ``flush`` or ``shutdown``)
+    ``enqueued == sent + sum(dropped.values()) + sum(failed.values()) + queued``.
 
     Attributes:
-        batcher: the batcher's counters (None when no pipeline ran).
-        sink: the sink's own counters when it keeps any (the http sink does).
+        enqueued: events the pipeline received, including those refused by a full queue.
+        sent: events delivered (accepted by the collector, or handed to a sink that
+            keeps no counts of its own).
+        queued: events waiting in the queue or in a batch being sent.
+        dropped: events deliberately not sent, by reason: the batcher's (``queue_full``,
+            ``after_shutdown``, ``exit_deadline``) and the sink's (``paused``, ``http_4xx``...).
+        failed: events that could not be delivered, by reason: the sink's (``timeout``,
+            ``connection``, ``http_5xx``...) and, for a sink that raised, the exception type.
         errors: exceptions swallowed by telemetry, by where they happened.
+        batcher: the batcher's own snapshot (None when no pipeline ran).
+        sink: the delivering sink's own snapshot, when it keeps one (the http sink does).
     """
 
-    batcher: BatcherCounters | None
-    sink: Any
-    errors: Mapping[str, int]
+    enqueued: int = 0
+    sent: int = 0
+    queued: int = 0
+    dropped: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    failed: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    errors: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    batcher: BatcherCounters | None = None
+    sink: Any = None
+
+    @property
+    def lost(self) -> int:
+        """Events dropped or failed, whatever the reason."""
+        return sum(self.dropped.values()) + sum(self.failed.values())
+
+    def summary(self) -> str:
+        """One line for people: ``3 events: 0 sent, 3 failed (timeout: 3)``."""
+        parts = [f"{self.sent} sent"]
+        for word, table in (("dropped", self.dropped), ("failed", self.failed)):
+            total = sum(table.values())
+            if total:
+                reasons = sorted(table.items(), key=lambda item: (-item[1], item[0]))
+                listed = ", ".join(f"{reason}: {count}" for reason, count in reasons)
+                parts.append(f"{total} {word} ({listed})")
+        if self.queued:
+            parts.append(f"{self.queued} queued")
+        noun = "event" if self.enqueued == 1 else "events"
+        return f"{self.enqueued} {noun}: " + ", ".join(parts)
+
+
+class _DeliveryCounts(Protocol):
+    """What a sink's ``counters()`` snapshot offers when it counts events itself."""
+
+    @property
+    def events_sent(self) -> int: ...
+
+    @property
+    def events_dropped(self) -> Mapping[str, int]: ...
+
+    @property
+    def events_failed(self) -> Mapping[str, int]: ...
+
+
+_DELIVERY_COUNT_NAMES: Final = ("events_sent", "events_dropped", "events_failed")
+
+
+def _members(sink: Sink) -> tuple[Sink, ...]:
+    return sink.sinks if isinstance(sink, FanoutSink) else (sink,)
+
+
+def _delivery_counts(sink: Sink) -> _DeliveryCounts | None:
+    """The first sink snapshot that counts sent, dropped and failed events itself."""
+    for member in _members(sink):
+        read = getattr(member, "counters", None)
+        snapshot = read() if callable(read) else None
+        if all(hasattr(snapshot, name) for name in _DELIVERY_COUNT_NAMES):
+            return cast(_DeliveryCounts, snapshot)
+    return None
+
+
+def _merge(*tables: Mapping[str, int]) -> Mapping[str, int]:
+    merged: Counter[str] = Counter()
+    for table in tables:
+        merged.update(table)
+    return MappingProxyType({reason: count for reason, count in merged.items() if count})
+
+
+INVALID_PAYLOAD: Final = "invalid_payload"
+
+
+def _combine(
+    batcher: BatcherCounters,
+    sink: _DeliveryCounts | None,
+    errors: Mapping[str, int],
+    invalid: int = 0,
+) -> Counters:
+    """Merge the batcher's and the sink's counts; ``invalid`` payloads failed the scrub."""
+    refused = sum(n for reason, n in batcher.dropped.items() if reason != EXIT_DEADLINE)
+    sent = batcher.exported - invalid if sink is None else sink.events_sent
+    sink_dropped: Mapping[str, int] = {} if sink is None else sink.events_dropped
+    if invalid:
+        sink_dropped = _merge(sink_dropped, {INVALID_PAYLOAD: invalid})
+    sink_failed: Mapping[str, int] = {} if sink is None else sink.events_failed
+    return Counters(
+        enqueued=batcher.enqueued + refused,
+        sent=sent,
+        queued=batcher.queued,
+        dropped=_merge(batcher.dropped, sink_dropped),
+        failed=_merge(batcher.failed, sink_failed),
+        errors=errors,
+        batcher=batcher,
+        sink=sink,
+    )
 
 
 # What a receiver queues: the pure scrubber to run, the payload it owns, and when.
@@ -100,6 +205,8 @@ class _Pipeline:
     batcher: Batcher[_Raw]
     metadata: Metadata
     notice_pending: bool = False
+    # Payloads whose scrub raised; written only by the batcher's thread.
+    invalid: int = 0
 
 
 _lock: Final = threading.RLock()
@@ -224,14 +331,16 @@ def _on_request_finished(sender: object, **payload: Any) -> None:
         count_error("request_finished")
 
 
-def _envelopes(batch: Sequence[_Raw], metadata: Metadata) -> list[Envelope]:
+def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
     """Run the policy over captured payloads: only scrubbed envelopes come out."""
     envelopes = []
+    metadata = pipeline.metadata
     for scrub, payload, timestamp in batch:
         try:
             scrubbed = scrub(payload)
         except Exception:  # noqa: BLE001 - one bad payload never blocks the batch
             count_error("scrub")
+            pipeline.invalid += 1
             continue
         envelopes.append(Envelope(scrubbed.properties, timestamp, metadata, scrubbed.stripped))
     return envelopes
@@ -248,7 +357,7 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
     sink = resolved.sink
 
     def export(batch: Sequence[_Raw]) -> None:
-        envelopes = _envelopes(batch, pipeline.metadata)
+        envelopes = _envelopes(batch, pipeline)
         if envelopes:
             sink.send(envelopes)
 
@@ -363,6 +472,10 @@ def _stop(timeout: float) -> bool:
     for signal, receiver in _RECEIVERS:
         signal.disconnect(receiver)
     deadline = time.monotonic() + max(timeout, 0.0)
+    for member in _members(pipeline.resolved.sink):
+        finish_by = getattr(member, "finish_by", None)
+        if callable(finish_by):
+            finish_by(deadline - SINK_MARGIN_S)
     finished = pipeline.batcher.shutdown(timeout)
     if finished:
         pipeline.resolved.sink.close(max(deadline - time.monotonic(), 0.0))
@@ -384,18 +497,39 @@ def shutdown(timeout: float = 1.0) -> bool:
 
 def _at_exit() -> None:
     shutdown(EXIT_TIMEOUT_S)
+    _print_summary()
+
+
+def _print_summary() -> None:
+    """With a console sink beside a delivering one, say on stderr what became of events.
+
+    Only then: debug output was asked for, and there was a delivery to report on.
+    """
+    pipeline = _last
+    if pipeline is None:
+        return
+    names = set(pipeline.resolved.names)
+    if not names & CONSOLE_SINKS or not names - CONSOLE_SINKS:
+        return
+    try:
+        snapshot = counters()
+        if snapshot.enqueued:
+            _warn(f"visivo-telemetry: {snapshot.summary()}")
+    except Exception:  # noqa: BLE001 - never break the host at exit
+        count_error("summary")
 
 
 def counters() -> Counters:
-    """Counters of the running pipeline, or of the last one that ran."""
+    """What happened to events so far: the running pipeline's, or the last one's."""
+    errors = MappingProxyType(dict(_errors))
     pipeline = _pipeline or _last
     if pipeline is None:
-        return Counters(None, None, MappingProxyType(dict(_errors)))
-    sink_counters: Callable[[], Any] | None = getattr(pipeline.resolved.sink, "counters", None)
-    return Counters(
+        return Counters(errors=errors)
+    return _combine(
         pipeline.batcher.counters(),
-        sink_counters() if callable(sink_counters) else None,
-        MappingProxyType(dict(_errors)),
+        _delivery_counts(pipeline.resolved.sink),
+        errors,
+        pipeline.invalid,
     )
 
 

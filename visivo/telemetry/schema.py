@@ -42,6 +42,7 @@ __all__ = [
     "Metadata",
     "Properties",
     "RequestFinished",
+    "converter_to_wire",
     "format_timestamp",
     "to_wire",
 ]
@@ -294,9 +295,39 @@ def _make_converter() -> cattrs.Converter:
 
 
 _converter: Final = _make_converter()
+# Per event class: (field name, whether it is always sent) in declaration order.
+_WIRE_FIELDS: Final = {
+    cls: tuple((f.name, f.default is attrs.NOTHING) for f in attrs.fields(cls))
+    for cls in EVENT_CLASSES
+}
+_METADATA_FIELDS: Final = tuple(f.name for f in attrs.fields(Metadata))
+
+
+def converter_to_wire(envelope: Envelope) -> dict[str, Any]:
+    """:func:`to_wire` through the cattrs converter: the reference that defines the wire form."""
+    result: dict[str, Any] = _converter.unstructure(envelope, unstructure_as=Envelope)
+    return result
 
 
 def to_wire(envelope: Envelope) -> dict[str, Any]:
-    """The JSON-ready dict of one envelope, exactly as the http sink sends it."""
-    result: dict[str, Any] = _converter.unstructure(envelope, unstructure_as=Envelope)
-    return result
+    """The JSON-ready dict of one envelope, exactly as the http sink sends it.
+
+    A direct path that the tests hold equal to :func:`converter_to_wire` (it runs once
+    per event on the sending thread, about three times faster).
+    """
+    properties = envelope.properties
+    props: dict[str, Any] = {}
+    for name, required in _WIRE_FIELDS[type(properties)]:
+        value = getattr(properties, name)
+        if required or value is not None:
+            props[name] = dict(value) if isinstance(value, Mapping) else value
+    metadata = envelope.metadata
+    wire: dict[str, Any] = {
+        "event": properties.EVENT,
+        "schema_version": SCHEMA_VERSION,
+        "timestamp": format_timestamp(envelope.timestamp),
+    }
+    for name in _METADATA_FIELDS:
+        wire[name] = getattr(metadata, name)
+    wire["properties"] = props
+    return wire

@@ -55,7 +55,7 @@ import attrs
 
 import visivo
 from visivo.telemetry.schema import Envelope
-from visivo.telemetry.sinks.formats import batch_body, to_wire
+from visivo.telemetry.sinks.formats import encode_event, join_body
 
 if TYPE_CHECKING:
     import urllib3
@@ -385,6 +385,7 @@ class HttpSink:
             self._configure_proxy(choose_proxy(endpoint, env or {}))
         self._pool: urllib3.PoolManager | None = None
         self._paused_until = -math.inf
+        self._finish_by = math.inf
         self._closed = False
         self._lock = threading.Lock()
         self._reset_counts()
@@ -430,6 +431,14 @@ class HttpSink:
         """The proxy in use (credentials removed), or ``None`` for a direct connection."""
         return self._proxy_url
 
+    def finish_by(self, deadline: float) -> None:
+        """Make every later :meth:`send` end by ``deadline`` (seconds on this sink's clock).
+
+        Shutdown passes down the time that remains, so that a send started at exit gives
+        up (counted as ``timeout`` or ``deadline``) before the process stops waiting.
+        """
+        self._finish_by = min(self._finish_by, deadline)
+
     def counters(self) -> HttpCounters:
         """A frozen snapshot of the counters; safe to call from any thread."""
         with self._lock:
@@ -458,7 +467,7 @@ class HttpSink:
         if not batch:
             return
         start = self._clock()
-        deadline = start + self._timeout
+        deadline = min(start + self._timeout, self._finish_by)
         if self._inert_reason is not None:
             self._count(_Outcome("dropped", self._inert_reason), len(batch))
             return
@@ -483,24 +492,24 @@ class HttpSink:
     def _bodies(self, batch: Sequence[Envelope]) -> list[tuple[bytes, int]]:
         """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts."""
         sent_at = time.time()
-        empty = len(batch_body([], sent_at))
-        groups: list[list[dict[str, object]]] = []
-        group: list[dict[str, object]] = []
+        empty = len(join_body([], sent_at))
+        groups: list[list[bytes]] = []
+        group: list[bytes] = []
         size = empty
         for envelope in batch:
-            wire = to_wire(envelope)
-            item = len(batch_body([wire], sent_at)) - empty + 1  # +1 for the comma
+            encoded = encode_event(envelope)
+            item = len(encoded) + 1  # +1 for the comma
             if empty + item - 1 > MAX_BODY_BYTES:
                 self._count(_Outcome("dropped", TOO_LARGE), 1)
                 continue
             if group and size + item - 1 > MAX_BODY_BYTES:
                 groups.append(group)
                 group, size = [], empty
-            group.append(wire)
+            group.append(encoded)
             size += item
         if group:
             groups.append(group)
-        return [(batch_body(g, sent_at), len(g)) for g in groups]
+        return [(join_body(g, sent_at), len(g)) for g in groups]
 
     def _build_pool(self) -> urllib3.PoolManager:
         import urllib3

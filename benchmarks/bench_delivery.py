@@ -1,0 +1,253 @@
+"""Delivery benchmarks: exit delay, burst throughput and per-emit cost, beside a floor.
+
+Run by hand from the repository root (not part of the test suite)::
+
+    PYTHONPATH=. python benchmarks/bench_delivery.py [--runs 3] [--burst 50000]
+
+Every measurement runs in a fresh subprocess, once with visivo-telemetry and once with
+the *floor*: a minimal hand-rolled deque -> JSON -> gzip -> urllib3 batcher (below), with
+the same queue bound, batch size, interval and exit deadline. Servers run in this process
+on 127.0.0.1 (tests/servers.py).
+
+(a) exit: seconds from the last emit (a wall-clock stamp the child writes to a file) to
+    the parent seeing the child exit, per endpoint behaviour. "cold" emits one event
+    and exits (urllib3 is imported on the first send); "warm" has delivered one event
+    before the measured one.
+(b) burst: N events emitted as fast as one thread can, then flush: delivered events/s
+    (from the first emit to the end of the flush) and the share lost.
+(c) emit: microseconds per emit on the calling thread during the burst.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.servers import BlackHole, Collector, Reply, refused_port  # noqa: E402
+
+FLOOR = r'''
+import atexit, gzip, json, threading, time, uuid
+from collections import deque
+import urllib3
+
+class Floor:
+    """deque -> JSON -> gzip -> urllib3, one daemon thread, bounded exit."""
+
+    def __init__(self, url, max_queue=10_000, batch=500, interval_s=2.0):
+        self.url, self.max_queue, self.batch, self.interval_s = url, max_queue, batch, interval_s
+        self.queue, self.lock, self.wake = deque(), threading.Lock(), threading.Event()
+        self.idle = threading.Condition(self.lock)
+        self.pool = urllib3.PoolManager(maxsize=1, retries=False)
+        self.thread, self.stopping, self.in_flight = None, False, 0
+        self.enqueued = self.sent = self.dropped = self.failed = 0
+        atexit.register(self.shutdown, 0.9)
+
+    def put(self, event):
+        with self.lock:
+            if len(self.queue) >= self.max_queue:
+                self.dropped += 1
+                return
+            self.queue.append(event)
+            self.enqueued += 1
+            if self.thread is None:
+                self.thread = threading.Thread(target=self.run, daemon=True)
+                self.thread.start()
+            full = len(self.queue) >= self.batch
+        if full:
+            self.wake.set()
+
+    def run(self):
+        while True:
+            self.wake.wait(self.interval_s)
+            self.wake.clear()
+            while True:
+                with self.lock:
+                    if not self.queue:
+                        self.idle.notify_all()
+                        break
+                    n = min(len(self.queue), self.batch)
+                    batch = [self.queue.popleft() for _ in range(n)]
+                    self.in_flight = n
+                body = json.dumps({"batch": batch, "sent_at": time.time()}).encode()
+                try:
+                    r = self.pool.request("POST", self.url, body=gzip.compress(body, 6),
+                        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+                        timeout=urllib3.Timeout(1.0), retries=False, redirect=False)
+                    ok = 200 <= r.status < 300
+                except Exception:
+                    ok = False
+                with self.lock:
+                    self.in_flight = 0
+                    if ok: self.sent += n
+                    else: self.failed += n
+            if self.stopping:
+                return
+
+    def flush(self, timeout):
+        self.wake.set()
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while self.queue or self.in_flight:
+                if not self.idle.wait(max(deadline - time.monotonic(), 0)):
+                    return False
+            return True
+
+    def shutdown(self, timeout):
+        self.stopping = True
+        self.wake.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+SESSION = str(uuid.uuid4())
+floor = Floor(URL)
+
+def emit(command="run"):
+    floor.put({"event": "command_finished", "schema_version": 1, "timestamp": time.time(),
+               "session_id": SESSION, "visivo_version": "0.1.0", "python_version": "3.11.7",
+               "os": "linux", "properties": {"command": command, "duration_ms": 1,
+               "success": True}})
+
+def flush(timeout): return floor.flush(timeout)
+def counts(): return {"enqueued": floor.enqueued + floor.dropped, "sent": floor.sent}
+'''
+
+VISIVO = r"""
+import visivo.telemetry as telemetry
+from visivo.events import command_finished
+telemetry.start()
+
+def emit(command="run"):
+    command_finished.send(None, command=command, duration_ms=1.0, success=True)
+
+def flush(timeout): return telemetry.flush(timeout)
+def counts():
+    c = telemetry.counters()
+    return {"enqueued": c.enqueued, "sent": c.sent}
+"""
+
+EXIT_TAIL = r"""
+import time
+if WARM:
+    emit("warmup")
+    flush(2.0)
+emit()
+open(STAMP, "w").write(repr(time.time()))
+"""
+
+BURST_TAIL = r"""
+import json, time
+started = time.perf_counter()
+for _ in range(N):
+    emit()
+emitted = time.perf_counter()
+flush(60.0)
+done = time.perf_counter()
+print(json.dumps({"emit_s": emitted - started, "total_s": done - started, **counts()}))
+"""
+
+
+def child(kind: str, url: str, tail: str, **names: object) -> str:
+    prelude = "".join(f"{name} = {value!r}\n" for name, value in names.items())
+    body = FLOOR if kind == "floor" else VISIVO
+    return f"URL = {url!r}\n" + prelude + body + tail
+
+
+def run(code: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VISIVO_", "DO_NOT"))}
+    env.update(PYTHONPATH=str(REPO), VISIVO_TELEMETRY_ENDPOINT=url, HOME=tempfile.gettempdir())
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@contextmanager
+def endpoint(name: str) -> Iterator[str]:
+    if name == "refused":
+        yield f"http://127.0.0.1:{refused_port()}/"
+    elif name == "black hole":
+        with BlackHole() as hole:
+            yield hole.url
+    else:
+        with Collector() as collector:
+            if name == "slow":
+                collector.default = Reply(delay_s=5)
+            elif name == "500":
+                collector.default = Reply(500)
+            yield collector.url
+
+
+def exit_delay(kind: str, name: str, warm: bool) -> float:
+    with tempfile.TemporaryDirectory() as tmp, endpoint(name) as url:
+        stamp = str(Path(tmp) / "stamp")
+        done = run(child(kind, url, EXIT_TAIL, WARM=warm, STAMP=stamp), url)
+        exited = time.time()
+        if done.returncode != 0 or done.stderr:
+            raise RuntimeError(f"{kind} {name}: {done.returncode} {done.stderr[-500:]}")
+        return exited - float(Path(stamp).read_text())
+
+
+def burst(kind: str, n: int) -> dict[str, float]:
+    with Collector() as collector:
+        done = run(child(kind, collector.url, BURST_TAIL, N=n), collector.url)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-2000:])
+        result: dict[str, float] = json.loads(done.stdout)
+        result["received"] = sum(len(r.json()["batch"]) for r in collector.requests)
+    return result
+
+
+def median(runs: int, measure: Callable[[str, str, bool], float], *args: object) -> float:
+    return statistics.median(measure(*args) for _ in range(runs))  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per cell (median shown)")
+    parser.add_argument("--burst", type=int, default=50_000, help="events in the burst")
+    args = parser.parse_args()
+
+    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.runs} runs\n")
+    names = ["fast", "refused", "black hole", "slow", "500"]
+    print("(a) seconds from the last emit to process exit")
+    print(f"| {'':18} | " + " | ".join(f"{n:>10}" for n in names) + " |")
+    print("|" + "---|" * (len(names) + 1))
+    for kind in ("visivo", "floor"):
+        for warm in (False, True):
+            cells = [median(args.runs, exit_delay, kind, n, warm) for n in names]
+            label = f"{kind} ({'warm' if warm else 'cold'})"
+            print(f"| {label:18} | " + " | ".join(f"{c:10.3f}" for c in cells) + " |")
+
+    print(f"\n(b, c) burst of {args.burst:,} events to a local collector")
+    print("| | delivered events/s | lost | µs per emit (caller) | emit phase s | total s |")
+    print("|---|---|---|---|---|---|")
+    for kind in ("visivo", "floor"):
+        results = [burst(kind, args.burst) for _ in range(args.runs)]
+        best = sorted(results, key=lambda r: r["total_s"])[len(results) // 2]
+        rate = best["received"] / best["total_s"]
+        lost = 1 - best["received"] / args.burst
+        per_emit = best["emit_s"] / args.burst * 1e6
+        print(
+            f"| {kind} | {rate:,.0f} | {lost:.2%} | {per_emit:.1f} | "
+            f"{best['emit_s']:.3f} | {best['total_s']:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
