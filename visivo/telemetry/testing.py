@@ -8,9 +8,13 @@ available in any test once ``visivo-telemetry`` is installed::
         (event,) = list(telemetry_events)
         assert event["properties"]["jobs"] == 3
 
-The fixture ignores the developer's opt-outs and config files, captures into the memory
-sink, and sends nothing anywhere. It replaces the process-wide pipeline for the test, so
-it is not safe with tests that run in parallel threads of one process.
+The fixture ignores the developer's opt-outs (``DO_NOT_TRACK``, config files) and sink
+settings, captures into the memory sink, and sends nothing anywhere. Reading it first
+delivers everything emitted so far, synchronously; every test starts empty. Code under
+test that calls ``visivo.telemetry.start()`` keeps the fixture's pipeline (``start`` is
+idempotent). The fixture replaces the process-wide pipeline for the test and leaves
+telemetry stopped afterwards, so it is not safe with tests that run in parallel threads
+of one process.
 """
 
 from __future__ import annotations
@@ -35,8 +39,12 @@ class CapturedEvents:
         self._sink = sink
 
     def _delivered(self) -> list[dict[str, Any]]:
-        runtime.flush(_FLUSH_TIMEOUT_S)
+        if not runtime.flush(_FLUSH_TIMEOUT_S):
+            raise RuntimeError(f"telemetry events were not delivered within {_FLUSH_TIMEOUT_S} s")
         return self._sink.wire()
+
+    def __repr__(self) -> str:
+        return f"<CapturedEvents {self._delivered()!r}>"
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._delivered())

@@ -1,0 +1,323 @@
+"""The Flask integration against real Flask: the test client and a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import flask
+import pytest
+from werkzeug.serving import make_server
+from werkzeug.test import EnvironBuilder
+
+from visivo.events import request_finished
+from visivo.telemetry import runtime
+from visivo.telemetry.integrations.flask import instrument
+from visivo.telemetry.policy.routes import UNMATCHED
+from visivo.telemetry.testing import CapturedEvents
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+class Teapot(Exception):
+    """An error the app handles with its own error handler."""
+
+
+def spin(seconds: float) -> None:
+    """Keep the CPU busy for ``seconds`` (a view doing work), without sleeping."""
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        pass
+
+
+def create_app(*, testing: bool = False) -> flask.Flask:
+    """An app factory with a blueprint, handled and unhandled errors, and a stream."""
+    app = flask.Flask("demo")
+    app.config["TESTING"] = testing
+    api = flask.Blueprint("api", "demo", url_prefix="/api")
+
+    @api.get("/project/<int:project_id>")
+    def project(project_id: int) -> dict[str, int]:
+        return {"id": project_id}
+
+    @api.get("/project/<int:project_id>/trace/<path:name>")
+    def trace(project_id: int, name: str) -> str:
+        return name
+
+    app.register_blueprint(api)
+
+    @app.get("/")
+    def index() -> str:
+        return "hello"
+
+    @app.get("/slow")
+    def slow() -> str:
+        spin(0.03)
+        return "done"
+
+    @app.get("/teapot")
+    def teapot() -> str:
+        raise Teapot
+
+    @app.errorhandler(Teapot)
+    def handle_teapot(error: Teapot) -> tuple[str, int]:
+        return "short and stout", 418
+
+    @app.get("/forbidden")
+    def forbidden() -> str:
+        flask.abort(403)
+
+    @app.get("/crash")
+    def crash() -> str:
+        raise RuntimeError("secret /home/me")
+
+    @app.get("/stream")
+    def stream() -> flask.Response:
+        def chunks() -> Iterator[str]:
+            yield "a"
+            spin(0.03)
+            yield "b"
+
+        return flask.Response(chunks())
+
+    @app.get("/stream-fails")
+    def stream_fails() -> flask.Response:
+        def chunks() -> Iterator[str]:
+            raise RuntimeError("before the first chunk")
+            yield "never"
+
+        return flask.Response(chunks())
+
+    return app
+
+
+def requests(events: CapturedEvents) -> list[dict[str, Any]]:
+    """The properties of every captured ``request_finished`` envelope."""
+    return [envelope["properties"] for envelope in events.named("request_finished")]
+
+
+class TestEndpoint:
+    @pytest.mark.parametrize(
+        ("url", "endpoint"),
+        [
+            ("/", "/"),
+            ("/api/project/42", "/api/project/{project_id}"),
+            ("/api/project/7/trace/a/b.json", "/api/project/{project_id}/trace/{name}"),
+        ],
+    )
+    def test_endpoint_is_the_rule_template(
+        self, telemetry_events: CapturedEvents, url: str, endpoint: str
+    ) -> None:
+        """The endpoint is the matched rule (blueprint prefix included) as a template."""
+        client = instrument(create_app()).test_client()
+        assert client.get(url).status_code == 200
+        (props,) = requests(telemetry_events)
+        assert props == {**props, "endpoint": endpoint, "method": "GET", "status_code": 200}
+
+    @pytest.mark.parametrize(
+        ("method", "url", "status"),
+        [("GET", "/no/such/page", 404), ("POST", "/api/project/1", 405), ("GET", "/api", 404)],
+    )
+    def test_unmatched_requests(
+        self, telemetry_events: CapturedEvents, method: str, url: str, status: int
+    ) -> None:
+        """A request that matched no rule reports ``{unmatched}`` and the status sent."""
+        client = instrument(create_app()).test_client()
+        assert client.open(url, method=method).status_code == status
+        (props,) = requests(telemetry_events)
+        assert (props["endpoint"], props["method"], props["status_code"]) == (
+            UNMATCHED,
+            method,
+            status,
+        )
+
+    def test_query_string_never_leaves(self, telemetry_events: CapturedEvents) -> None:
+        """Nothing of the query string reaches the envelope."""
+        client = instrument(create_app()).test_client()
+        client.get("/api/project/42?token=hunter2&email=me@example.com")
+        client.get("/missing/42?token=hunter2")
+        wire = json.dumps(list(telemetry_events))
+        assert "hunter2" not in wire
+        assert "example.com" not in wire
+        assert "42" not in wire
+
+
+class TestStatus:
+    @pytest.mark.parametrize(("url", "status"), [("/teapot", 418), ("/forbidden", 403)])
+    def test_handled_errors_report_the_status_sent(
+        self, telemetry_events: CapturedEvents, url: str, status: int
+    ) -> None:
+        """The status is the one the error handlers produced."""
+        response = instrument(create_app()).test_client().get(url)
+        assert response.status_code == status
+        assert [p["status_code"] for p in requests(telemetry_events)] == [status]
+
+    def test_unhandled_exception_is_500(self, telemetry_events: CapturedEvents) -> None:
+        """An unhandled exception answered by Flask's 500 page reports 500."""
+        response = instrument(create_app()).test_client().get("/crash")
+        assert response.status_code == 500
+        (props,) = requests(telemetry_events)
+        assert (props["endpoint"], props["status_code"]) == ("/crash", 500)
+
+    def test_propagated_exception_is_500_and_unchanged(
+        self, telemetry_events: CapturedEvents
+    ) -> None:
+        """With exceptions propagated (testing), the same exception escapes and 500 is sent."""
+        client = instrument(create_app(testing=True)).test_client()
+        with pytest.raises(RuntimeError, match="secret /home/me"):
+            client.get("/crash")
+        (props,) = requests(telemetry_events)
+        assert (props["endpoint"], props["status_code"]) == ("/crash", 500)
+        assert "secret" not in json.dumps(list(telemetry_events))
+
+
+class TestTiming:
+    def test_duration_covers_the_view(self, telemetry_events: CapturedEvents) -> None:
+        """The duration includes the view's work."""
+        instrument(create_app()).test_client().get("/slow")
+        (props,) = requests(telemetry_events)
+        assert props["duration_ms"] >= 30
+
+    def test_stream_is_reported_when_closed(self, telemetry_events: CapturedEvents) -> None:
+        """A streamed body is reported once the server closes it, its time included."""
+        client = instrument(create_app()).test_client()
+        response = client.get("/stream")
+        assert requests(telemetry_events) == []
+        assert response.get_data() == b"ab"
+        response.close()
+        (props,) = requests(telemetry_events)
+        assert (props["endpoint"], props["status_code"]) == ("/stream", 200)
+        assert props["duration_ms"] >= 30
+
+    def test_stream_failing_before_first_chunk_is_500(
+        self, telemetry_events: CapturedEvents
+    ) -> None:
+        """A stream that fails before its first chunk reports 500 (what servers send)."""
+        client = instrument(create_app()).test_client()
+        with pytest.raises(RuntimeError, match="before the first chunk"):
+            client.get("/stream-fails", buffered=True)
+        assert [p["status_code"] for p in requests(telemetry_events)] == [500]
+
+
+class TestBehaviour:
+    URLS = ("/", "/api/project/3", "/teapot", "/forbidden", "/crash", "/nope", "/stream")
+
+    def exchange(self, app: flask.Flask) -> list[tuple[int, bytes, list[tuple[str, str]]]]:
+        """Status, body and headers of a set of requests."""
+        client = app.test_client()
+        answers = []
+        for url in self.URLS:
+            with client.get(url) as response:
+                answers.append(
+                    (response.status_code, response.get_data(), response.headers.to_wsgi_list())
+                )
+        return answers
+
+    def test_responses_and_logs_are_unchanged(
+        self, telemetry_events: CapturedEvents, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An instrumented app answers and logs exactly as the same app uninstrumented."""
+        with caplog.at_level(logging.INFO):
+            plain = self.exchange(create_app())
+        plain_logs = [(r.name, r.levelname, r.getMessage()) for r in caplog.records]
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            instrumented = self.exchange(instrument(create_app()))
+        assert instrumented == plain
+        assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == plain_logs
+        assert len(requests(telemetry_events)) == len(self.URLS)
+
+    def test_disabled_telemetry_returns_the_apps_own_body(self) -> None:
+        """With telemetry off, the middleware hands back the app's own body object."""
+        app = create_app()
+        inner = app.wsgi_app
+        seen: list[Any] = []
+
+        def spy(environ: Any, start_response: Any) -> Any:
+            body = inner(environ, start_response)
+            seen.append(body)
+            return body
+
+        app.wsgi_app = spy  # type: ignore[method-assign]
+        instrument(app)
+        assert not request_finished.receivers
+        body = app.wsgi_app(EnvironBuilder("/stream").get_environ(), lambda *args: None)
+        assert body is seen[0]
+        body.close()  # type: ignore[attr-defined]
+
+    def test_instrument_is_idempotent(self, telemetry_events: CapturedEvents) -> None:
+        """Instrumenting twice still sends one event per request."""
+        app = instrument(instrument(create_app()))
+        app.test_client().get("/")
+        assert len(requests(telemetry_events)) == 1
+
+    def test_failing_receiver_never_reaches_the_app(self, telemetry_events: CapturedEvents) -> None:
+        """A receiver that raises is counted; the client still gets the app's answer."""
+
+        def broken(sender: object, **payload: object) -> None:
+            raise RuntimeError("receiver bug")
+
+        client = instrument(create_app()).test_client()
+        with request_finished.connected_to(broken):
+            response = client.get("/api/project/1")
+        assert response.json == {"id": 1}
+        assert runtime.counters().errors["wsgi"] == 1
+
+    def test_instrument_rejects_other_objects(self) -> None:
+        """Only Flask apps can be instrumented; anything else is a ValueError."""
+        with pytest.raises(ValueError, match="flask"):
+            instrument(object())  # type: ignore[type-var]
+
+    def test_import_without_flask_says_what_to_install(self) -> None:
+        """Without Flask installed, importing the module explains what to install."""
+        code = (
+            "import sys; sys.modules['flask'] = None\n"
+            "try:\n    import visivo.telemetry.integrations.flask\n"
+            "except ImportError as e:\n    print(e)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(REPO), "PATH": ""},
+            timeout=30,
+            check=True,
+        )
+        assert "pip install 'visivo-telemetry[flask]'" in result.stdout
+
+
+class TestRealServer:
+    def test_requests_through_a_real_server(self, telemetry_events: CapturedEvents) -> None:
+        """Real HTTP requests to werkzeug's server on 127.0.0.1 are reported as received."""
+        server = make_server("127.0.0.1", 0, instrument(create_app()), threaded=False)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        try:
+            with urllib.request.urlopen(f"{base}/api/project/9?secret=1", timeout=5) as answer:
+                assert answer.status == 200
+            with pytest.raises(urllib.error.HTTPError) as missing:
+                urllib.request.urlopen(f"{base}/nope", timeout=5)
+            assert missing.value.code == 404
+            missing.value.close()
+            with urllib.request.urlopen(f"{base}/stream", timeout=5) as answer:
+                assert answer.read() == b"ab"
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            server.server_close()
+        observed = {(p["endpoint"], p["status_code"]) for p in requests(telemetry_events)}
+        assert observed == {
+            ("/api/project/{project_id}", 200),
+            (UNMATCHED, 404),
+            ("/stream", 200),
+        }
