@@ -8,6 +8,7 @@ from one private cattrs converter (:func:`to_wire`).
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 import uuid
@@ -258,10 +259,16 @@ class Envelope:
         return self.properties.EVENT
 
 
+@functools.lru_cache(maxsize=64)
+def _second(whole: int) -> str:
+    # Events come in bursts within the same second; strftime is the slow part.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+
+
 def format_timestamp(epoch_s: float) -> str:
     """ISO 8601 UTC with milliseconds and a ``Z``: ``2026-11-25T18:56:33.123Z``."""
     whole, millis = divmod(round(epoch_s * 1000), 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+    return f"{_second(whole)}.{millis:03d}Z"
 
 
 def _make_converter() -> cattrs.Converter:
@@ -319,15 +326,25 @@ def to_wire(envelope: Envelope) -> dict[str, Any]:
     props: dict[str, Any] = {}
     for name, required in _WIRE_FIELDS[type(properties)]:
         value = getattr(properties, name)
-        if required or value is not None:
-            props[name] = dict(value) if isinstance(value, Mapping) else value
-    metadata = envelope.metadata
+        if value is not None:
+            props[name] = value if type(value) in _SCALARS else dict(value)
+        elif required:
+            props[name] = value
     wire: dict[str, Any] = {
         "event": properties.EVENT,
         "schema_version": SCHEMA_VERSION,
         "timestamp": format_timestamp(envelope.timestamp),
     }
-    for name in _METADATA_FIELDS:
-        wire[name] = getattr(metadata, name)
+    wire.update(_metadata_wire(envelope.metadata))
     wire["properties"] = props
     return wire
+
+
+# Property values that are copied as they are; anything else is a mapping made a dict.
+_SCALARS: Final = frozenset({str, int, float, bool})
+
+
+@functools.lru_cache(maxsize=4)
+def _metadata_wire(metadata: Metadata) -> dict[str, Any]:
+    # One Metadata per process (a new one after fork): its wire fields never change.
+    return {name: getattr(metadata, name) for name in _METADATA_FIELDS}

@@ -10,6 +10,7 @@ e-mail-like text, encoded or non-ASCII text and any other segment become ``{id}`
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -87,6 +88,7 @@ def _template_segment(segment: str) -> str:
     return ID_PLACEHOLDER
 
 
+@functools.lru_cache(maxsize=4096)
 def _template_path_segment(segment: str) -> str:
     if segment in ROUTE_WORDS or _VERSION.fullmatch(segment):
         return segment
@@ -117,6 +119,8 @@ def template_path(path: str) -> str:
     return _join([_template_path_segment(part) for part in parts])
 
 
+# Apps have few rules and every request repeats one, so templating is cached.
+@functools.lru_cache(maxsize=1024)
 def template_rule(rule: str) -> str:
     """Template a router rule: ``/api/project/<int:project_id>`` → ``/api/project/{project_id}``.
 

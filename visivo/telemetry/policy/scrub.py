@@ -8,11 +8,12 @@ caller's mapping is never changed.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import sys
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Hashable, Mapping
+from typing import Any, Final, cast
 
 import attrs
 
@@ -95,10 +96,15 @@ def _duration_ms(value: object) -> int | None:
 
 def _command_name(value: object) -> str:
     if isinstance(value, str) and len(value) <= 160:
-        name = value.strip().lower()
-        if _command_re.fullmatch(name):
-            return name
+        return _checked_command_name(value)
     return INVALID
+
+
+@functools.lru_cache(maxsize=1024)
+def _checked_command_name(value: str) -> str:
+    # A CLI has few commands and repeats them: the check is cached.
+    name = value.strip().lower()
+    return name if _command_re.fullmatch(name) else INVALID
 
 
 def _written_in_source(cls: type) -> bool:
@@ -137,6 +143,13 @@ def _error_type(value: object) -> str | None:
         cls = value
     else:
         return None
+    return _class_error_type(cast(Hashable, cls))
+
+
+@functools.lru_cache(maxsize=512)
+def _class_error_type(cls: Hashable) -> str | None:
+    # Classes are few and the MRO walk reads module dicts: cached per class.
+    assert isinstance(cls, type)
     for candidate in cls.__mro__:
         if _written_in_source(candidate) and _error_type_re.fullmatch(candidate.__name__):
             return candidate.__name__
