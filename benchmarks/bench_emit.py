@@ -2,10 +2,16 @@
 
 Run: python benchmarks/bench_emit.py
 
+Each case is timed in chunks that alternate with its floor, and the ratio is the median of
+the per-pair ratios, so that drift in the machine's speed hits both sides alike.
+
 - floor: a bare blinker signal whose one receiver appends a dict to a deque;
 - floor (no receiver): the same signal with nobody connected;
-- enabled: ``command_finished.send`` through the real runtime (policy, envelope, batcher)
-  into the memory sink; the batcher thread runs, flushes are not timed;
+- enabled: ``command_finished.send`` through the real runtime into the memory sink. A
+  chunk is smaller than a batch, so the batcher's thread sleeps while it is timed (the
+  caller's own cost); the flush between chunks is not timed;
+- enabled, worker draining: chunks larger than a batch, so the batcher's thread scrubs
+  and serialises meanwhile and competes for the GIL;
 - disabled: ``command_finished.send`` after ``start()`` decided "disabled";
 - import: ``import visivo.events`` by ``python -X importtime`` (cumulative), beside
   ``import blinker`` alone.
@@ -35,41 +41,53 @@ PAYLOAD: dict[str, Any] = {
     "jobs": 12,
     "object_counts": None,
 }
-# Below the batcher's batch size (500), so its thread stays asleep during a chunk and
-# only the calling thread's cost is timed; the flush between chunks is not timed.
-CHUNK = 400
-# Above the batch size: the batcher's thread scrubs and serialises while we emit.
-BURST_CHUNK = 2_000
-ROUNDS = 40
+CHUNK = 400  # below the batch size (500): the batcher's thread stays asleep
+BURST_CHUNK = 2_000  # above it: the batcher's thread works while we emit
+ROUNDS = 60
+
+Send = Callable[..., Any]
 
 
-def per_emit_us(
-    send: Callable[..., Any], between: Callable[[], None] = lambda: None, chunk: int = CHUNK
-) -> float:
-    """Median over ROUNDS of the mean µs per call in a chunk of ``chunk`` calls."""
-    samples = []
-    for _ in range(ROUNDS):
+def chunk_us(send: Send, size: int) -> float:
+    """Mean µs per call over ``size`` calls."""
+    started = time.perf_counter()
+    for _ in range(size):
+        send(None, **PAYLOAD)
+    return (time.perf_counter() - started) / size * 1e6
+
+
+def paired(
+    ours: Send, floor: Send, size: int = CHUNK, between: Callable[[], None] = lambda: None
+) -> tuple[float, float, float]:
+    """Median µs of ours, of the floor, and the median of per-round ratios."""
+    mine, theirs, ratios = [], [], []
+    for round_ in range(ROUNDS):
         between()
-        started = time.perf_counter()
-        for _ in range(chunk):
-            send(None, **PAYLOAD)
-        samples.append((time.perf_counter() - started) / chunk * 1e6)
-    return statistics.median(samples)
+        if round_ % 2:
+            a = chunk_us(ours, size)
+            b = chunk_us(floor, size)
+        else:
+            b = chunk_us(floor, size)
+            a = chunk_us(ours, size)
+        mine.append(a)
+        theirs.append(b)
+        ratios.append(a / b)
+    return statistics.median(mine), statistics.median(theirs), statistics.median(ratios)
 
 
-def floor() -> tuple[float, float]:
-    signal = Namespace().signal("command_finished")
-    sent = per_emit_us(signal.send)
+def floor_signals() -> tuple[Send, Send]:
+    """(a signal whose receiver appends a dict to a deque, a signal with no receiver)."""
+    with_receiver = Namespace().signal("command_finished")
     events: collections.deque[dict[str, Any]] = collections.deque(maxlen=100_000)
 
     def receiver(sender: object, **payload: Any) -> None:
         events.append(dict(payload))
 
-    signal.connect(receiver)
-    return per_emit_us(signal.send), sent
+    with_receiver.connect(receiver, weak=False)
+    return with_receiver.send, Namespace().signal("command_finished").send
 
 
-def enabled(chunk: int) -> float:
+def enabled(floor: Send, size: int) -> tuple[float, float, float]:
     sink = MemorySink()
     runtime.start_with_sink(sink)
 
@@ -78,23 +96,17 @@ def enabled(chunk: int) -> float:
         sink.clear()
 
     try:
-        return per_emit_us(command_finished.send, between, chunk)
+        return paired(command_finished.send, floor, size, between)
     finally:
         runtime.shutdown(5.0)  # the worker must be idle before the next measurement
         runtime.reset()
 
 
-def disabled_and_floor() -> tuple[float, float]:
-    """Disabled telemetry beside a no-receiver signal, alternated so both see the same load."""
+def disabled(floor: Send) -> tuple[float, float, float]:
     decision = runtime.start(env={"VISIVO_TELEMETRY_DISABLED": "1"})
     assert not decision.enabled
-    signal = Namespace().signal("command_finished")
-    ours, floor_ = [], []
     try:
-        for _ in range(5):
-            ours.append(per_emit_us(command_finished.send))
-            floor_.append(per_emit_us(signal.send))
-        return statistics.median(ours), statistics.median(floor_)
+        return paired(command_finished.send, floor)
     finally:
         runtime.reset()
 
@@ -117,25 +129,21 @@ def import_us(module: str) -> int:
 
 
 def main() -> None:
-    with_receiver, _ = floor()
-    on = enabled(CHUNK)
-    burst = enabled(BURST_CHUNK)
-    off, no_receiver = disabled_and_floor()
+    with_receiver, no_receiver = floor_signals()
     rows = [
-        ("floor: blinker + deque receiver", with_receiver, ""),
-        ("floor: blinker, no receiver", no_receiver, ""),
-        ("enabled (memory sink)", on, f"{on / with_receiver:.2f}x floor (target <= 2.5x)"),
-        ("enabled, worker draining meanwhile", burst, f"{burst / with_receiver:.2f}x floor"),
-        ("disabled", off, f"{off / no_receiver:.2f}x no-receiver (target <= 1.1x)"),
+        ("enabled (memory sink)", enabled(with_receiver, CHUNK), "floor", "<= 2.5x"),
+        ("enabled, worker draining", enabled(with_receiver, BURST_CHUNK), "floor", ""),
+        ("disabled", disabled(no_receiver), "no-receiver floor", "<= 1.1x"),
     ]
-    print(f"{'case':<34} {'us/emit':>8}  ratio")
-    for name, value, ratio in rows:
-        print(f"{name:<34} {value:>8.2f}  {ratio}")
-    ours, blinker = import_us("visivo.events"), import_us("blinker")
-    print(f"{'import visivo.events':<34} {ours / 1000:>6.1f}ms  (target <= 10 ms)")
+    print(f"{'case':<26} {'us/emit':>8} {'floor us':>9}  ratio (median of pairs)")
+    for name, (ours, floor, ratio), against, target in rows:
+        goal = f" (target {target})" if target else ""
+        print(f"{name:<26} {ours:>8.2f} {floor:>9.2f}  {ratio:.2f}x {against}{goal}")
+    ours_ms, blinker_ms = import_us("visivo.events") / 1000, import_us("blinker") / 1000
+    print(f"{'import visivo.events':<26} {ours_ms:>6.1f}ms  (target <= 10 ms)")
     print(
-        f"{'import blinker alone':<34} {blinker / 1000:>6.1f}ms  (ours on top: "
-        f"{(ours - blinker) / 1000:.1f} ms)"
+        f"{'import blinker alone':<26} {blinker_ms:>6.1f}ms  (ours on top: "
+        f"{ours_ms - blinker_ms:.1f} ms)"
     )
 
 

@@ -1,12 +1,13 @@
 """Overhead of the Flask integration per request, against the same app uninstrumented.
 
-Both apps answer the same requests through Flask's test client in the same run; rounds
-alternate between them and the table shows the median difference per request and its quartiles:
+Both apps answer the same requests through Flask's test client in the same run, in short
+alternating blocks (so that drift in the machine's speed hits both alike); the table
+shows the median paired difference per request and its quartiles:
 with telemetry off (the middleware's fast path), with a receiver that does nothing (the
 integration's own cost: middleware, Flask signals, the ``request_finished`` send), and
 with telemetry enabled into a memory sink (the whole path: receiver, policy, batcher).
 
-    python benchmarks/bench_flask.py [--requests 2000] [--rounds 15]
+    python benchmarks/bench_flask.py [--requests 100] [--rounds 300]
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def _ignore(sender: object, **payload: object) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--requests", type=int, default=100, help="requests per block")
+    parser.add_argument("--rounds", type=int, default=300, help="pairs of blocks")
     options = parser.parse_args()
 
     plain = create_app().test_client()
@@ -64,9 +65,15 @@ def main() -> None:
         setup()
         overheads = []
         try:
-            for _ in range(options.rounds):
-                before = per_request_us(plain.get, options.requests)
-                overheads.append(per_request_us(instrumented.get, options.requests) - before)
+            for round_ in range(options.rounds):
+                # Alternate which app goes first, so neither always follows the other.
+                if round_ % 2:
+                    after = per_request_us(instrumented.get, options.requests)
+                    before = per_request_us(plain.get, options.requests)
+                else:
+                    before = per_request_us(plain.get, options.requests)
+                    after = per_request_us(instrumented.get, options.requests)
+                overheads.append(after - before)
         finally:
             teardown()
         return overheads
