@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The installed console script, next to the interpreter running the tests.
+CONSOLE_SCRIPT = Path(sys.executable).parent / "visivo-telemetry"
 
 # Variables of the developer's shell that would change what telemetry does.
 _TELEMETRY_VARS = (
@@ -34,31 +36,44 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout: float = 30,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` with no stdin and capture its output as text."""
+    return subprocess.run(
+        list(argv),
+        env=dict(env),
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
 def run_python(
     code: str, *, env: Mapping[str, str], cwd: Path, timeout: float = 30
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -c code`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run([sys.executable, "-c", code], env=env, cwd=cwd, timeout=timeout)
 
 
 def run_cli(
-    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, timeout: float = 30
+    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, check: bool = False
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m visivo.telemetry ARGS`` (the same CLI as the console script)."""
-    return subprocess.run(
-        [sys.executable, "-m", "visivo.telemetry", *args],
-        env=dict(env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run([sys.executable, "-m", "visivo.telemetry", *args], env=env, cwd=cwd, check=check)
+
+
+def run_console_script(
+    args: Sequence[str], *, env: Mapping[str, str], cwd: Path, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``visivo-telemetry`` console script, the README's entry point."""
+    assert CONSOLE_SCRIPT.exists(), f"{CONSOLE_SCRIPT} missing: pip install -e '.[test]' first"
+    return run([str(CONSOLE_SCRIPT), *args], env=env, cwd=cwd, check=check)

@@ -12,13 +12,22 @@ by design) is tested separately.
 
 from __future__ import annotations
 
+import io
+import json
 import string
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 from hypothesis import strategies as st
 
 from visivo.events.signals import command_finished, request_finished
+from visivo.telemetry import runtime, schema_doc
+from visivo.telemetry.sinks.console import ConsoleSink
+from visivo.telemetry.sinks.file import FileSink
+from visivo.telemetry.sinks.memory import MemorySink
+from visivo.telemetry.sinks.registry import FanoutSink
 
 COMMAND_KEYWORDS = ("command", "duration_ms", "success", "error", "jobs", "object_counts")
 REQUEST_KEYWORDS = ("method", "status_code", "duration_ms", "route", "path")
@@ -141,3 +150,51 @@ def values_for(keyword: str, text: str, marker: str) -> list[object]:
 def text_of(*parts: Iterable[object] | object) -> str:
     """Everything a test saw, as one lower-cased string to search markers in."""
     return "\n".join(repr(part) for part in parts).lower()
+
+
+# Formats are checked in test_wire_validates; here the structure, for speed.
+VALIDATOR = jsonschema.Draft202012Validator(schema_doc.json_schema())
+
+
+class Pipeline:
+    """The real pipeline feeding memory, file and console sinks; reads what is new."""
+
+    def __init__(self, path: Path) -> None:
+        self.memory = MemorySink()
+        self.path = path
+        self.stdout = io.StringIO()
+        self.notices = io.StringIO()
+        console = ConsoleSink(lambda: self.stdout, lambda: self.notices)
+        runtime.reset()
+        runtime.start_with_sink(FanoutSink([self.memory, FileSink(path), console]))
+        self._file_at = 0
+
+    def deliver(self) -> tuple[list[dict[str, Any]], str]:
+        """Flush, then return the new wire envelopes and everything else written since."""
+        assert runtime.flush(5.0)
+        wire = self.memory.wire()
+        envelopes = self.memory.envelopes()
+        self.memory.clear()
+        with self.path.open(encoding="utf-8") as file:
+            file.seek(self._file_at)
+            written = file.read()
+            self._file_at = file.tell()
+        console = self.stdout.getvalue() + self.notices.getvalue()
+        self.stdout.seek(0)
+        self.stdout.truncate()
+        self.notices.seek(0)
+        self.notices.truncate()
+        for line in (*written.splitlines(), *console.splitlines()):
+            if line.startswith("{"):
+                VALIDATOR.validate(json.loads(line))
+        for envelope in wire:
+            VALIDATOR.validate(envelope)
+        return wire, text_of(wire, envelopes, written, console)
+
+
+def send_each(signal_name: str, keyword: str, values: list[object]) -> int:
+    """Send one event per value, that value under ``keyword``, the rest a normal payload."""
+    signal, _, base = SIGNALS[signal_name]
+    for value in values:
+        signal.send("test", **{**base, keyword: value})
+    return len(values)

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import clean_env, run_cli
-
-CONSOLE_SCRIPT = Path(sys.executable).parent / "visivo-telemetry"
+from tests.support import clean_env, run_cli, run_console_script
 
 
 def console(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(CONSOLE_SCRIPT), *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    return run_console_script(args, env=env, cwd=cwd)
 
 
 @pytest.fixture

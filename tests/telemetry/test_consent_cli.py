@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import Collector
-from tests.support import clean_env, run_cli
+from tests.support import clean_env, run_cli, run_python
 from visivo.telemetry.notice import NOTICE
 
 BILLION_LAUGHS = (
@@ -282,15 +282,7 @@ class TestNotice:
     def test_never_when_piped(self, home: Path, tmp_path: Path, collector: Collector) -> None:
         """Without a terminal no notice is printed and nothing is recorded."""
         env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
-        done = subprocess.run(
-            [sys.executable, "-c", EMIT],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        done = run_python(EMIT, env=env, cwd=tmp_path)
         assert done.returncode == 0
         assert done.stderr == ""
         assert not global_file(home).exists()

@@ -7,13 +7,8 @@ fanned out by ``FanoutSink``; every envelope must also validate against the JSON
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,17 +16,14 @@ from hypothesis import strategies as st
 from tests.telemetry.leakkit import (
     SIGNALS,
     UNKNOWN_KEYWORDS,
+    Pipeline,
     markers,
+    send_each,
     shaped,
-    text_of,
     values_for,
 )
-from visivo.telemetry import runtime, schema_doc
+from visivo.telemetry import runtime
 from visivo.telemetry.schema import INVALID
-from visivo.telemetry.sinks.console import ConsoleSink
-from visivo.telemetry.sinks.file import FileSink
-from visivo.telemetry.sinks.memory import MemorySink
-from visivo.telemetry.sinks.registry import FanoutSink
 
 FUZZ = settings(
     max_examples=160,
@@ -39,64 +31,7 @@ FUZZ = settings(
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-# Formats are checked in test_wire_validates; here the structure, for speed.
-VALIDATOR = jsonschema.Draft202012Validator(schema_doc.json_schema())
 FEW = settings(FUZZ, max_examples=40)
-
-
-class Pipeline:
-    """The real pipeline feeding memory, file and console sinks; reads what is new."""
-
-    def __init__(self, path: Path) -> None:
-        self.memory = MemorySink()
-        self.path = path
-        self.stdout = io.StringIO()
-        self.notices = io.StringIO()
-        console = ConsoleSink(lambda: self.stdout, lambda: self.notices)
-        runtime.reset()
-        runtime.start_with_sink(FanoutSink([self.memory, FileSink(path), console]))
-        self._file_at = 0
-
-    def deliver(self) -> tuple[list[dict[str, Any]], str]:
-        """Flush, then return the new wire envelopes and everything else written since."""
-        assert runtime.flush(5.0)
-        wire = self.memory.wire()
-        envelopes = self.memory.envelopes()
-        self.memory.clear()
-        with self.path.open(encoding="utf-8") as file:
-            file.seek(self._file_at)
-            written = file.read()
-            self._file_at = file.tell()
-        console = self.stdout.getvalue() + self.notices.getvalue()
-        self.stdout.seek(0)
-        self.stdout.truncate()
-        self.notices.seek(0)
-        self.notices.truncate()
-        for line in (*written.splitlines(), *console.splitlines()):
-            if line.startswith("{"):
-                VALIDATOR.validate(json.loads(line))
-        for envelope in wire:
-            VALIDATOR.validate(envelope)
-        return wire, text_of(wire, envelopes, written, console)
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    """A fresh pipeline for one test; the process-wide state is reset afterwards."""
-    try:
-        yield Pipeline(tmp_path / "events.jsonl")
-    finally:
-        runtime.reset()
-
-
-def send_each(signal_name: str, keyword: str, values: list[object]) -> int:
-    """Send one event per value, that value under ``keyword``, the rest a normal payload."""
-    signal, _, base = SIGNALS[signal_name]
-    for value in values:
-        signal.send("test", **{**base, keyword: value})
-    return len(values)
-
-
 CASES = [(name, keyword) for name, (_, keywords, _) in SIGNALS.items() for keyword in keywords] + [
     (name, "unknown") for name in SIGNALS
 ]

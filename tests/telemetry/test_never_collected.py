@@ -4,29 +4,14 @@ sent under every keyword of every signal (and unknown ones) and must not leave."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.telemetry.leakkit import SIGNALS, values_for
-from tests.telemetry.test_leaks import Pipeline, send_each
-from visivo.telemetry import runtime
+from tests.telemetry.leakkit import SIGNALS, Pipeline, send_each, values_for
 
 MARK = "zqneverleaves"
 # A router rule's fixed words are code, so "/dashboard/zq..." under `route` is kept by
 # design (see test_leaks.test_identifier_fields); such samples go through every other
 # keyword, including `path`, where they must not survive.
 _RULE_SHAPED = re.compile(r"(/[a-z][a-z0-9._-]*)+")
-
-
-@pytest.fixture
-def pipeline(tmp_path: Path) -> Iterator[Pipeline]:
-    """The real pipeline into memory, file and console sinks."""
-    try:
-        yield Pipeline(tmp_path / "events.jsonl")
-    finally:
-        runtime.reset()
 
 
 def assert_never_sent(pipeline: Pipeline, samples: list[str]) -> None:

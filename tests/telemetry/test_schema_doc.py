@@ -13,6 +13,7 @@ import attrs
 import jsonschema
 import pytest
 
+from tests.support import clean_env, run_cli
 from visivo.telemetry import schema_doc
 from visivo.telemetry.schema import (
     EVENT_CLASSES,
@@ -238,21 +239,8 @@ class TestPage:
 
 
 def _cli(*args: str, home: Path, sink: str = "null") -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(home),
-        "PYTHONPATH": str(ROOT),
-        "VISIVO_TELEMETRY_SINK": sink,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "visivo.telemetry", *args],
-        env=env,
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    env = clean_env(home, VISIVO_TELEMETRY_SINK=sink)
+    return run_cli(args, env=env, cwd=home, check=True)
 
 
 class TestCli:

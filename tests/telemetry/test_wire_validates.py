@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.support import clean_env, run_console_script
 from visivo.events.signals import command_finished, request_finished
 from visivo.telemetry import runtime, schema_doc
 from visivo.telemetry.schema import COMMAND_PATTERN, OBJECT_TYPE_PATTERN
@@ -98,23 +96,8 @@ def test_memory_and_file_sinks(
 @pytest.mark.parametrize("args", [["status"], ["status", "--json"], ["schema"]])
 def test_stdout_sink_of_the_real_cli(tmp_path: Path, args: list[str]) -> None:
     """`visivo-telemetry` with VISIVO_TELEMETRY_SINK=stdout prints one valid envelope line."""
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
-        "VISIVO_TELEMETRY_SINK": "stdout",
-    }
-    script = Path(sys.executable).with_name("visivo-telemetry")
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "visivo.telemetry"]
-    result = subprocess.run(
-        [*command, *args],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    )
+    env = clean_env(tmp_path, VISIVO_TELEMETRY_SINK="stdout")
+    result = run_console_script(args, env=env, cwd=tmp_path, check=True)
     lines = [line for line in result.stdout.splitlines() if line.startswith('{"event"')]
     assert len(lines) == 1
     envelope = json.loads(lines[0])
