@@ -10,9 +10,10 @@ the same queue bound, batch size, interval and exit deadline. Servers run in thi
 on 127.0.0.1 (tests/servers.py).
 
 (a) exit: seconds from the last emit (a wall-clock stamp the child writes to a file) to
-    the parent seeing the child exit, per endpoint behaviour. "cold" emits one event
-    and exits (urllib3 is imported on the first send); "warm" has delivered one event
-    before the measured one.
+    the parent seeing the child exit, per endpoint behaviour. "command" runs one tracked
+    command that works 0.3 s (the realistic CLI case: the HTTP stack loads meanwhile);
+    "cold" emits one event and exits (urllib3 is imported on the first send); "warm" has
+    delivered one event before the measured one.
 (b) burst: N events emitted as fast as one thread can, then flush: delivered events/s
     (from the first emit to the end of the flush) and the share lost.
 (c) emit: microseconds per emit on the calling thread during the burst; "floor via
@@ -120,6 +121,10 @@ def emit(command="run"):
                "os": "linux", "properties": {"command": command, "duration_ms": 1,
                "success": True}})
 
+def command():
+    time.sleep(0.3)
+    emit()
+
 def flush(timeout): return floor.flush(timeout)
 def counts(): return {"enqueued": floor.enqueued + floor.dropped, "sent": floor.sent}
 '''
@@ -151,6 +156,13 @@ telemetry.start()
 def emit(command="run"):
     command_finished.send(None, command=command, duration_ms=1.0, success=True)
 
+def command():
+    # A tracked command that works for 0.3 s, as a real CLI command does.
+    import time
+    from visivo.events import track_command
+    with track_command("run"):
+        time.sleep(0.3)
+
 def flush(timeout): return telemetry.flush(timeout)
 def counts():
     c = telemetry.counters()
@@ -159,10 +171,13 @@ def counts():
 
 EXIT_TAIL = r"""
 import time
-if WARM:
+if MODE == "warm":
     emit("warmup")
     flush(2.0)
-emit()
+if MODE == "command":
+    command()
+else:
+    emit()
 open(STAMP, "w").write(repr(time.time()))
 """
 
@@ -213,10 +228,10 @@ def endpoint(name: str) -> Iterator[str]:
             yield collector.url
 
 
-def exit_delay(kind: str, name: str, warm: bool) -> float:
+def exit_delay(kind: str, name: str, mode: str) -> float:
     with tempfile.TemporaryDirectory() as tmp, endpoint(name) as url:
         stamp = str(Path(tmp) / "stamp")
-        done = run(child(kind, url, EXIT_TAIL, WARM=warm, STAMP=stamp), url)
+        done = run(child(kind, url, EXIT_TAIL, MODE=mode, STAMP=stamp), url)
         exited = time.time()
         if done.returncode != 0 or done.stderr:
             raise RuntimeError(f"{kind} {name}: {done.returncode} {done.stderr[-500:]}")
@@ -233,7 +248,7 @@ def burst(kind: str, n: int) -> dict[str, float]:
     return result
 
 
-def median(runs: int, measure: Callable[[str, str, bool], float], *args: object) -> float:
+def median(runs: int, measure: Callable[[str, str, str], float], *args: object) -> float:
     return statistics.median(measure(*args) for _ in range(runs))  # type: ignore[arg-type]
 
 
@@ -249,9 +264,9 @@ def main() -> None:
     print(f"| {'':18} | " + " | ".join(f"{n:>10}" for n in names) + " |")
     print("|" + "---|" * (len(names) + 1))
     for kind in ("visivo", "floor"):
-        for warm in (False, True):
-            cells = [median(args.runs, exit_delay, kind, n, warm) for n in names]
-            label = f"{kind} ({'warm' if warm else 'cold'})"
+        for mode in ("cold", "warm", "command"):
+            cells = [median(args.runs, exit_delay, kind, n, mode) for n in names]
+            label = f"{kind} ({mode})"
             print(f"| {label:18} | " + " | ".join(f"{c:10.3f}" for c in cells) + " |")
 
     print(f"\n(b, c) burst of {args.burst:,} events to a local collector")

@@ -202,3 +202,60 @@ def test_threads_accounting_is_exact() -> None:
     assert counters.enqueued + dropped == 16_000
     assert counters.exported == counters.enqueued == len(recorder.items)
     assert len(set(recorder.items)) == len(recorder.items)
+
+
+class TestEarlyStart:
+    def test_start_runs_on_start_before_any_item(self) -> None:
+        """start() starts the thread and runs on_start there, with nothing queued."""
+        ran_on: list[str] = []
+        done = threading.Event()
+
+        def on_start() -> None:
+            ran_on.append(threading.current_thread().name)
+            done.set()
+
+        batcher: Batcher[int] = Batcher(Recorder(), on_start=on_start)
+        batcher.start()
+        batcher.start()
+        assert done.wait(2)
+        assert ran_on == ["visivo-telemetry"]
+        assert batcher.shutdown(1.0)
+
+    def test_failing_on_start_is_counted_and_exports_go_on(self) -> None:
+        """An on_start that raises is counted; the thread still exports."""
+
+        def on_start() -> None:
+            raise OSError("no trust store")
+
+        recorder = Recorder()
+        batcher: Batcher[int] = Batcher(recorder, on_start=on_start, interval_s=60)
+        batcher.put(1)
+        assert batcher.flush(2.0)
+        assert recorder.items == [1]
+        assert batcher.counters().hook_errors == 1
+        batcher.shutdown(1.0)
+
+    def test_shutdown_never_waits_for_a_slow_on_start_when_idle(self) -> None:
+        """With nothing queued, shutdown returns at once even while on_start is busy."""
+        release = threading.Event()
+        entered = threading.Event()
+
+        def on_start() -> None:
+            entered.set()
+            release.wait(10)
+
+        batcher: Batcher[int] = Batcher(Recorder(), on_start=on_start)
+        batcher.start()
+        assert entered.wait(2)
+        started = time.monotonic()
+        assert batcher.shutdown(5.0)
+        assert time.monotonic() - started < 0.1
+        release.set()
+
+    def test_shutdown_after_shutdown_cannot_start(self) -> None:
+        """start() after shutdown starts nothing."""
+        batcher: Batcher[int] = Batcher(Recorder())
+        batcher.shutdown(0.0)
+        before = len(batcher_threads())
+        batcher.start()
+        assert len(batcher_threads()) == before

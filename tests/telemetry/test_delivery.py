@@ -289,6 +289,37 @@ def test_urllib3_is_imported_by_the_telemetry_thread_only(tmp_path: Path) -> Non
     assert json.loads(done.stdout) == [False, ["visivo-telemetry"], 1]
 
 
+def test_a_tracked_command_warms_the_http_stack_while_it_runs(tmp_path: Path) -> None:
+    """Inside a tracked command, urllib3 and the pool load on the telemetry thread, early."""
+    code = textwrap.dedent(
+        """
+        import json, sys, threading, time
+        importers = []
+        def audit(event, args):
+            if event == "import" and args[0] == "urllib3":
+                importers.append(threading.current_thread().name)
+        sys.addaudithook(audit)
+        import visivo.telemetry as telemetry
+        from visivo.events import track_command
+        from visivo.telemetry import runtime
+        telemetry.start()
+        with track_command("run"):
+            deadline = time.monotonic() + 10
+            while runtime.active_sink()._pool is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            warmed_during_command = runtime.active_sink()._pool is not None
+        assert telemetry.flush(5.0)
+        print(json.dumps([warmed_during_command, sorted(set(importers)),
+                          telemetry.counters().sent]))
+        """
+    )
+    with Collector() as collector:
+        env = clean_env(tmp_path, VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        done = run_python(code, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [True, ["visivo-telemetry"], 1]
+
+
 class TestLoad:
     def test_sixteen_threads_are_accounted_for_exactly(self, tmp_path: Path) -> None:
         """16 threads x 1,000 events: every event is sent or dropped, and the collector agrees."""

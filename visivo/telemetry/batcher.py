@@ -54,6 +54,7 @@ class BatcherCounters:
     queued: int
     dropped: Mapping[str, int]
     failed: Mapping[str, int]
+    hook_errors: int = 0
 
     @property
     def lost(self) -> int:
@@ -80,6 +81,7 @@ class Batcher(Generic[T]):
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         interval_s: float = DEFAULT_INTERVAL_S,
         name: str = "visivo-telemetry",
+        on_start: Callable[[], object] | None = None,
     ) -> None:
         if max_queue_size < 1 or max_batch_size < 1:
             raise ValueError("max_queue_size and max_batch_size must be at least 1")
@@ -90,6 +92,7 @@ class Batcher(Generic[T]):
         self._max_batch_size = max_batch_size
         self._interval_s = interval_s
         self._name = name
+        self._on_start = on_start
         self._init_state()
         hook = weakref.WeakMethod(self._after_fork_in_child)
         os.register_at_fork(after_in_child=lambda: _call_if_alive(hook))
@@ -107,6 +110,7 @@ class Batcher(Generic[T]):
         self._flush_requested = 0
         self._flush_done = 0
         self._enqueued = 0
+        self._hook_errors = 0
         self._exported = 0
         self._dropped: Counter[str] = Counter()
         self._failed: Counter[str] = Counter()
@@ -146,7 +150,23 @@ class Batcher(Generic[T]):
             # counted at shutdown.
             self._thread = None
 
+    def start(self) -> None:
+        """Start the background thread now, before the first item; idempotent, never raises.
+
+        Lets ``on_start`` (say, loading the HTTP stack) overlap the host's work instead of
+        delaying the first export.
+        """
+        with self._lock:
+            if self._thread is None and not self._closed:
+                self._start_locked()
+
     def _run(self) -> None:
+        if self._on_start is not None:
+            try:
+                self._on_start()
+            except Exception:  # noqa: BLE001 - counted; the thread must keep exporting
+                with self._lock:
+                    self._hook_errors += 1
         while True:
             self._wake.wait(self._interval_s)
             self._wake.clear()
@@ -234,7 +254,11 @@ class Batcher(Generic[T]):
                 self._abandon_locked()
                 return True
             self._stopping = True
+            idle = self._pending_locked() == 0
         self._wake.set()
+        if idle:
+            # Nothing to deliver: never wait, even for a thread busy in ``on_start``.
+            return True
         if thread is not threading.current_thread():
             thread.join(max(deadline - time.monotonic(), 0.0))
         with self._lock:
@@ -259,6 +283,7 @@ class Batcher(Generic[T]):
                 queued=self._pending_locked(),
                 dropped=MappingProxyType(dict(self._dropped)),
                 failed=MappingProxyType(dict(self._failed)),
+                hook_errors=self._hook_errors,
             )
 
 

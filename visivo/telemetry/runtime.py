@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol, cast
 
 import attrs
 
-from visivo.events.signals import command_finished, request_finished
+from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import notice
 from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
 from visivo.telemetry.policy import settings
@@ -207,6 +207,8 @@ class _Pipeline:
     notice_pending: bool = False
     # Payloads whose scrub raised; written only by the batcher's thread.
     invalid: int = 0
+    # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
+    warm: Callable[[], None] | None = None
 
 
 _lock: Final = threading.RLock()
@@ -317,6 +319,32 @@ def _show_notice(pipeline: _Pipeline) -> None:
         count_error("notice")
 
 
+def _on_command_started(sender: object, **payload: Any) -> None:
+    """Warm the sink (load the HTTP stack) on the batcher's thread while the command runs."""
+    try:
+        pipeline = _pipeline
+        if pipeline is not None and pipeline.warm is not None:
+            pipeline.batcher.start()
+    except Exception:  # noqa: BLE001 - telemetry never reaches the host
+        count_error("command_started")
+
+
+def _warmer(sink: Sink) -> Callable[[], None] | None:
+    """What to run when the batcher's thread starts: every member sink's ``warm()``."""
+    warms = [w for w in (getattr(m, "warm", None) for m in _members(sink)) if callable(w)]
+    if not warms:
+        return None
+
+    def warm() -> None:
+        for one in warms:
+            try:
+                one()
+            except Exception:  # noqa: BLE001 - a failed warm-up only costs time later
+                count_error("warm")
+
+    return warm
+
+
 def _on_command_finished(sender: object, **payload: Any) -> None:
     try:
         _capture(scrub_command, payload)
@@ -347,6 +375,7 @@ def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
 
 
 _RECEIVERS: Final = (
+    (command_started, _on_command_started),
     (command_finished, _on_command_finished),
     (request_finished, _on_request_finished),
 )
@@ -361,8 +390,10 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
         if envelopes:
             sink.send(envelopes)
 
-    batcher: Batcher[_Raw] = Batcher(export)
+    warm = _warmer(sink)
+    batcher: Batcher[_Raw] = Batcher(export, on_start=warm)
     pipeline = _Pipeline(pipeline_settings, resolved, batcher, Metadata.for_this_process())
+    pipeline.warm = warm
     global_settings = pipeline_settings.global_settings
     pipeline.notice_pending = notice.should_show(
         enabled=pipeline_settings.decision.enabled,

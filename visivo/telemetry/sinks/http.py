@@ -48,7 +48,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import SplitResult, unquote, urlsplit
 
 import attrs
@@ -58,6 +58,8 @@ from visivo.telemetry.schema import Envelope
 from visivo.telemetry.sinks.formats import encode_event, join_body
 
 if TYPE_CHECKING:
+    import ssl
+
     import urllib3
 
 __all__ = [
@@ -511,34 +513,54 @@ class HttpSink:
             groups.append(group)
         return [(join_body(g, sent_at), len(g)) for g in groups]
 
+    def warm(self) -> None:
+        """Load the HTTP stack and, for https, the trust store, ahead of the first send.
+
+        No network I/O. The runtime calls it on the batcher's thread when a command starts,
+        so that a short-lived process does not pay for it at exit. Never raises.
+        """
+        if self._inert_reason is not None or self._closed or self._pool is not None:
+            return
+        with contextlib.suppress(Exception):  # send builds the pool again and counts
+            self._build_pool()
+
     def _build_pool(self) -> urllib3.PoolManager:
         import urllib3
 
         # One connection per host is enough for one sending thread; urllib3 must neither
         # retry nor redirect on its own (see _deliver), and certificates are always checked.
+        options: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": 1,
+            "block": False,
+            "retries": False,
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": self._ca_certs,
+        }
+        if self._endpoint is not None and self._endpoint.scheme == "https":
+            options["ssl_context"] = self._tls_context()
         pool: urllib3.PoolManager
         if self._proxy_url is not None:
             pool = urllib3.ProxyManager(
-                self._proxy_url,
-                num_pools=2,
-                proxy_headers=self._proxy_headers,
-                maxsize=1,
-                block=False,
-                retries=False,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=self._ca_certs,
+                self._proxy_url, proxy_headers=self._proxy_headers, **options
             )
         else:
-            pool = urllib3.PoolManager(
-                num_pools=2,
-                maxsize=1,
-                block=False,
-                retries=False,
-                cert_reqs="CERT_REQUIRED",
-                ca_certs=self._ca_certs,
-            )
+            pool = urllib3.PoolManager(**options)
         self._pool = pool
         return pool
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """A verifying context with the trust store loaded once, not at the first connect."""
+        import ssl
+
+        from urllib3.util.ssl_ import create_urllib3_context
+
+        context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+        if self._ca_certs is not None:
+            context.load_verify_locations(cafile=self._ca_certs)
+        else:
+            context.load_default_certs()
+        return context
 
     def _deliver(self, pool: urllib3.PoolManager, body: bytes, deadline: float) -> _Outcome:
         """One body: the first attempt and at most one retry, both inside ``deadline``."""
