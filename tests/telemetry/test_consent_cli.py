@@ -143,6 +143,22 @@ class TestStatus:
         assert report["endpoint_source"] == "VISIVO_TELEMETRY_ENDPOINT"
         assert report["endpoint_problem"]
 
+    def test_malformed_global_endpoint_sends_nowhere(self, home: Path, tmp_path: Path) -> None:
+        """A non-string telemetry_endpoint never falls back to the default endpoint."""
+        write_global(home, b"telemetry_endpoint: 42\n")
+        report = status_json(home, tmp_path)
+        assert report["endpoint"] == ""
+        assert report["endpoint_source"] == "global"
+        assert "not a string" in str(report["endpoint_problem"])
+        code = (
+            "import visivo.telemetry as t\nfrom visivo.events import track_command\n"
+            "t.start()\nwith track_command('run'): pass\nassert t.flush(2.0)\n"
+            "print(dict(t.counters().dropped))\n"
+        )
+        done = run_python(code, env=clean_env(home), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "{'invalid_endpoint': 1}"
+
 
 class TestEdit:
     def test_disable_creates_a_private_folder(self, home: Path, tmp_path: Path) -> None:

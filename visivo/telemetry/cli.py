@@ -54,14 +54,18 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
         "sink_problem": sink_problem,
         "endpoint": found.endpoint,
         "endpoint_source": found.endpoint_source,
-        "endpoint_problem": _endpoint_problem(found.endpoint),
+        "endpoint_problem": _endpoint_problem(found),
     }
 
 
-def _endpoint_problem(endpoint: str) -> str | None:
+def _endpoint_problem(found: runtime.Settings) -> str | None:
     from visivo.telemetry.sinks.http import endpoint_problem  # no network code is imported
 
-    return endpoint_problem(endpoint)
+    if found.endpoint_source == "global" and found.global_settings is not None:
+        error = found.global_settings.endpoint_error
+        if error is not None:
+            return f"{found.global_settings.reading.location}: {error}"
+    return endpoint_problem(found.endpoint)
 
 
 def _describe_source(report: SourceReport) -> str:
@@ -95,7 +99,7 @@ def _render(report: dict[str, Any]) -> str:
         sink += f" ({report['sink_problem']})"
     if not report["enabled"]:
         sink += " (inactive while telemetry is disabled)"
-    endpoint = f"{report['endpoint']} (from {report['endpoint_source']})"
+    endpoint = f"{report['endpoint'] or '(none)'} (from {report['endpoint_source']})"
     if report["endpoint_problem"]:
         endpoint += f": {report['endpoint_problem']}; nothing will be sent"
     lines += ["", f"Sink:     {sink}", f"Endpoint: {endpoint}"]

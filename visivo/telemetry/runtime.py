@@ -264,6 +264,9 @@ def _choose_endpoint(
     from_env = env.get(ENDPOINT_ENV, "").strip()
     if from_env:
         return from_env, ENDPOINT_ENV
+    if global_settings.endpoint_error is not None:
+        # The user meant another endpoint: send nowhere rather than to the default.
+        return "", "global"
     if global_settings.endpoint:
         return global_settings.endpoint, "global"
     return DEFAULT_ENDPOINT, "default"
