@@ -137,6 +137,21 @@ class TestInProcess:
         assert ref() is None
         assert runtime.flush(2.0)
 
+    def test_a_failing_warm_up_is_counted_and_delivery_goes_on(self) -> None:
+        """A sink whose warm() raises is counted under errors; its events still arrive."""
+
+        class ColdSink(MemorySink):
+            def warm(self) -> None:
+                raise OSError("no trust store")
+
+        sink = ColdSink()
+        runtime.start_with_sink(sink)
+        with track_command("run"):
+            pass
+        assert runtime.flush(2.0)
+        assert runtime.counters().errors == {"warm": 1}
+        assert [w["properties"]["command"] for w in sink.wire()] == ["run"]
+
     def test_shutdown_stops_receiving(self) -> None:
         """After shutdown the receivers are gone and nothing more is captured."""
         sink = MemorySink()

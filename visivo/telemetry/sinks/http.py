@@ -36,7 +36,6 @@ so starting telemetry does not load the HTTP stack on the caller's thread.
 from __future__ import annotations
 
 import base64
-import contextlib
 import gzip
 import ipaddress
 import math
@@ -301,6 +300,7 @@ class HttpCounters:
     events_sent: int = 0
     events_dropped: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
     events_failed: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    close_errors: int = 0
 
     @property
     def dropped_total(self) -> int:
@@ -422,6 +422,7 @@ class HttpSink:
         self._sent = 0
         self._dropped: dict[str, int] = {}
         self._failed: dict[str, int] = {}
+        self._close_errors = 0
 
     @property
     def endpoint(self) -> Endpoint | None:
@@ -450,6 +451,7 @@ class HttpSink:
                 events_sent=self._sent,
                 events_dropped=MappingProxyType(dict(self._dropped)),
                 events_failed=MappingProxyType(dict(self._failed)),
+                close_errors=self._close_errors,
             )
 
     def _count(self, outcome: _Outcome, events: int) -> None:
@@ -517,12 +519,12 @@ class HttpSink:
         """Load the HTTP stack and, for https, the trust store, ahead of the first send.
 
         No network I/O. The runtime calls it on the batcher's thread when a command starts,
-        so that a short-lived process does not pay for it at exit. Never raises.
+        so that a short-lived process does not pay for it at exit. May raise (the caller
+        counts it); ``send`` then builds the pool again and counts its own failure.
         """
         if self._inert_reason is not None or self._closed or self._pool is not None:
             return
-        with contextlib.suppress(Exception):  # send builds the pool again and counts
-            self._build_pool()
+        self._build_pool()
 
     def _build_pool(self) -> urllib3.PoolManager:
         import urllib3
@@ -650,8 +652,10 @@ class HttpSink:
         pool, self._pool = self._pool, None
         if pool is not None:
             # close must never raise, and an idle socket that fails to close loses nothing.
-            with contextlib.suppress(Exception):
+            try:
                 pool.clear()
+            except Exception:  # noqa: BLE001 - counted in counters().close_errors
+                self._close_errors += 1
 
     def after_fork_in_child(self) -> None:
         """In a forked child: forget the parent's sockets, lock and counts.
