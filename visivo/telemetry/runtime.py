@@ -211,7 +211,7 @@ class _Pipeline:
     warm: Callable[[], None] | None = None
 
 
-_lock: Final = threading.RLock()
+_lock = threading.RLock()
 _pipeline: _Pipeline | None = None
 _last: _Pipeline | None = None
 _errors: Counter[str] = Counter()
@@ -580,7 +580,10 @@ def reset() -> None:
 
 
 def _after_fork_in_child() -> None:
-    # A child is a new process: it gets its own session id. The batcher resets itself.
+    # A child is a new process: it gets its own session id and a fresh lock (another
+    # thread may have held the parent's at the fork). The batcher resets itself.
+    global _lock
+    _lock = threading.RLock()
     pipeline = _pipeline
     if pipeline is not None:
         pipeline.metadata = Metadata.for_this_process()
