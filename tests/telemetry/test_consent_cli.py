@@ -137,6 +137,17 @@ class TestStatus:
         assert any(line.startswith("Sink:") for line in lines)
         assert any(line.startswith("Endpoint:") for line in lines)
 
+    def test_missing_file_and_missing_key_are_told_apart(self, home: Path, tmp_path: Path) -> None:
+        """status says "no file" for an absent file and "no telemetry setting" without the key."""
+        write_global(home, b"other: 1\n")
+        done = run_cli(["status"], env=clean_env(home), cwd=tmp_path)
+        lines = {line.split()[0]: line for line in done.stdout.splitlines() if line[:2] == "  "}
+        assert lines["project"].endswith("no file")
+        assert lines["global"].endswith("no telemetry setting")
+        report = status_json(home, tmp_path)
+        assert source(report, "project")["exists"] is False
+        assert source(report, "global")["exists"] is True
+
     def test_malformed_endpoint_is_shown(self, home: Path, tmp_path: Path) -> None:
         """A malformed endpoint is reported by status (and the sink stays inert)."""
         report = status_json(home, tmp_path, VISIVO_TELEMETRY_ENDPOINT="not a url")

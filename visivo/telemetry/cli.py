@@ -47,6 +47,7 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
                 "value": report.value,
                 "error": report.error,
                 "opts_out": report.opts_out,
+                "exists": report.exists,
             }
             for report in decision.sources
         ],
@@ -72,7 +73,9 @@ def _describe_source(report: SourceReport) -> str:
     if report.error is not None:
         return f"problem: {report.error} (opts out)"
     if report.value is None:
-        return "not set"
+        if report.location == "environment":
+            return "not set"
+        return "no telemetry setting" if report.exists else "no file"
     said = json.dumps(report.value)
     return f"{said} (opts out)" if report.opts_out else said
 
@@ -91,6 +94,7 @@ def _render(report: dict[str, Any]) -> str:
                 source["value"],
                 source["error"],
                 source["opts_out"],
+                source["exists"],
             )
         )
         lines.append(f"  {source['name']:<26} {source['location']:<40} {described}")
@@ -102,6 +106,8 @@ def _render(report: dict[str, Any]) -> str:
     endpoint = f"{report['endpoint'] or '(none)'} (from {report['endpoint_source']})"
     if report["endpoint_problem"]:
         endpoint += f": {report['endpoint_problem']}; nothing will be sent"
+    elif "http" not in report["sink"].split(","):
+        endpoint += " (not used by this sink)"
     lines += ["", f"Sink:     {sink}", f"Endpoint: {endpoint}"]
     return "\n".join(lines)
 

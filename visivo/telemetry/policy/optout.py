@@ -64,6 +64,8 @@ class SourceReport:
     value: str | bool | None
     error: str | None
     opts_out: bool
+    # For files: whether the file exists (a missing file says nothing).
+    exists: bool = False
 
 
 @attrs.frozen
@@ -89,15 +91,16 @@ def read_disabled_env(env: Mapping[str, str]) -> SourceReport:
         return SourceReport(DISABLED_ENV, "environment", None, None, opts_out=False)
     word = raw.strip().lower()
     if word in _DISABLING:
-        return SourceReport(DISABLED_ENV, "environment", raw, None, opts_out=True)
+        return SourceReport(DISABLED_ENV, "environment", raw, None, opts_out=True, exists=True)
     if word in _NEUTRAL:
-        return SourceReport(DISABLED_ENV, "environment", raw, None, opts_out=False)
+        return SourceReport(DISABLED_ENV, "environment", raw, None, opts_out=False, exists=True)
     return SourceReport(
         DISABLED_ENV,
         "environment",
         raw,
         f"unrecognised value {raw!r}: treated as disabled (use 1/true/yes/on or 0/false/no/off)",
         opts_out=True,
+        exists=True,
     )
 
 
@@ -107,13 +110,15 @@ def read_do_not_track(env: Mapping[str, str]) -> SourceReport:
     if raw is None:
         return SourceReport(DO_NOT_TRACK_ENV, "environment", None, None, opts_out=False)
     opts_out = raw.strip().lower() not in _DNT_NEUTRAL
-    return SourceReport(DO_NOT_TRACK_ENV, "environment", raw, None, opts_out=opts_out)
+    return SourceReport(DO_NOT_TRACK_ENV, "environment", raw, None, opts_out=opts_out, exists=True)
 
 
 def _file_report(name: Literal["project", "global"], reading: Reading | None) -> SourceReport:
     if reading is None:
         return SourceReport(name, "not read", None, None, opts_out=False)
-    return SourceReport(name, reading.location, reading.value, reading.error, reading.opts_out)
+    return SourceReport(
+        name, reading.location, reading.value, reading.error, reading.opts_out, reading.exists
+    )
 
 
 def decide(
