@@ -26,6 +26,8 @@ INERT_PROBE = textwrap.dedent(
     print(json.dumps({
         "enabled": decision.enabled, "decided_by": decision.decided_by,
         "threads": threads, "urllib3": "urllib3" in sys.modules,
+        # Start-up cost a disabled process must not pay: YAML, cattrs, plugin lookup.
+        "heavy": [m for m in ("ruamel.yaml", "cattrs", "importlib.metadata") if m in sys.modules],
         "receivers": len(command_finished.receivers),
         "opened": [p for p in opened if not p.endswith((".py", ".pyc", ".pth")) and "/" in p
                    and "site-packages" not in p and "python3" not in p],
@@ -36,7 +38,7 @@ INERT_PROBE = textwrap.dedent(
 
 @pytest.mark.parametrize("env", [{"VISIVO_TELEMETRY_DISABLED": "true"}, {"DO_NOT_TRACK": "1"}])
 def test_disabled_start_is_inert(tmp_path: Path, env: dict[str, str]) -> None:
-    """Disabled: no receiver, no thread, no file opened, urllib3 not imported."""
+    """Disabled: no receiver, no thread, no file opened; no HTTP, YAML or cattrs loaded."""
     home = tmp_path / "home"
     (home / ".visivo").mkdir(parents=True)
     (home / ".visivo" / "config.yml").write_text("telemetry_enabled: true\n")
@@ -48,6 +50,7 @@ def test_disabled_start_is_inert(tmp_path: Path, env: dict[str, str]) -> None:
         "decided_by": next(iter(env)),
         "threads": [],
         "urllib3": False,
+        "heavy": [],
         "receivers": 0,
         "opened": [],
     }

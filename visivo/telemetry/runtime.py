@@ -16,18 +16,21 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final, Protocol, cast
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast
 
 import attrs
 
 from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import notice
 from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
-from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import Decision, Reading, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
 from visivo.telemetry.schema import Envelope, Metadata
 from visivo.telemetry.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from visivo.telemetry.policy import settings
+
 from visivo.telemetry.sinks.registry import CONSOLE_SINKS, FanoutSink, ResolvedSink, resolve
 
 __all__ = [
@@ -245,6 +248,10 @@ def read_settings(
     env_only = decide(env)
     if not read_files and not env_only.enabled:
         return Settings(env_only, env.get(SINK_ENV, ""), "", "not read", None)
+    # Imported here, not at the top: a process disabled by its environment never loads
+    # the YAML stack.
+    from visivo.telemetry.policy import settings
+
     home_dir = Path(home) if home is not None else _home(env)
     global_settings = settings.read_global(settings.global_config_path(home_dir))
     project: Reading
@@ -316,6 +323,8 @@ def _show_notice(pipeline: _Pipeline) -> None:
     if global_settings is None:
         return
     _warn(notice.NOTICE)
+    from visivo.telemetry.policy import settings
+
     try:
         settings.mark_notice_shown(Path(global_settings.reading.location))
     except Exception:  # noqa: BLE001 - shown again next time rather than break the host

@@ -13,13 +13,14 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_unstructure_fn
 
 import visivo
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "COMMAND_PATTERN",
@@ -278,6 +279,9 @@ def _make_converter() -> cattrs.Converter:
     an envelope is flattened to ``event, schema_version, timestamp, <metadata fields>,
     properties`` and its ``stripped`` names are left out.
     """
+    import cattrs
+    from cattrs.gen import make_dict_unstructure_fn
+
     converter = cattrs.Converter()
     for cls in EVENT_CLASSES:
         converter.register_unstructure_hook(
@@ -301,7 +305,6 @@ def _make_converter() -> cattrs.Converter:
     return converter
 
 
-_converter: Final = _make_converter()
 # Per event class: (field name, whether it is always sent) in declaration order.
 _WIRE_FIELDS: Final = {
     cls: tuple((f.name, f.default is attrs.NOTHING) for f in attrs.fields(cls))
@@ -310,9 +313,16 @@ _WIRE_FIELDS: Final = {
 _METADATA_FIELDS: Final = tuple(f.name for f in attrs.fields(Metadata))
 
 
+@functools.cache
+def _converter() -> cattrs.Converter:
+    # Built on first use: the emit path uses to_wire, so importing cattrs and generating
+    # the hooks would only slow every host's start-up.
+    return _make_converter()
+
+
 def converter_to_wire(envelope: Envelope) -> dict[str, Any]:
     """:func:`to_wire` through the cattrs converter: the reference that defines the wire form."""
-    result: dict[str, Any] = _converter.unstructure(envelope, unstructure_as=Envelope)
+    result: dict[str, Any] = _converter().unstructure(envelope, unstructure_as=Envelope)
     return result
 
 

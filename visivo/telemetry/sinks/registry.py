@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from importlib import metadata
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
@@ -19,6 +18,9 @@ from visivo.telemetry.sinks.console import ConsoleSink
 from visivo.telemetry.sinks.file import FileSink
 from visivo.telemetry.sinks.memory import MemorySink
 from visivo.telemetry.sinks.null import NullSink
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 __all__ = [
     "DEFAULT_SINK",
@@ -124,6 +126,9 @@ def _load_plugin(entry_point: metadata.EntryPoint, options: SinkOptions) -> Sink
 
 
 def _plugins() -> dict[str, metadata.EntryPoint]:
+    # Imported here: it costs tens of ms and only names that are not built in need it.
+    from importlib import metadata
+
     return {ep.name.lower(): ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
 
 
