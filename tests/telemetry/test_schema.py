@@ -22,7 +22,7 @@ from visivo.telemetry.schema import (
     format_timestamp,
     to_wire,
 )
-from visivo.telemetry.sinks.formats import batch_body, encode_event, join_body
+from visivo.telemetry.sinks.formats import encode_event, join_body
 
 METADATA = Metadata("0b8e4f5c-5d0a-4a57-9a57-6f0e7a9f3c11", "1.2.0", "3.11.7", "linux")
 
@@ -125,10 +125,13 @@ def test_fast_wire_path_equals_the_converter(
 
 
 @given(st.lists(_properties, max_size=5), st.floats(min_value=0, max_value=4e9))
-def test_joined_body_equals_batch_body(
+def test_joined_body_is_the_documented_body(
     batch: list[CommandFinished | RequestFinished], sent_at: float
 ) -> None:
-    """Joining events encoded once gives the same bytes as batch_body."""
+    """Joining events encoded once gives exactly {"batch": [...], "sent_at": ...} as JSON."""
     envelopes = [Envelope(p, sent_at, METADATA) for p in batch]
     joined = join_body([encode_event(e) for e in envelopes], sent_at)
-    assert joined == batch_body([to_wire(e) for e in envelopes], sent_at)
+    body = {"batch": [to_wire(e) for e in envelopes], "sent_at": format_timestamp(sent_at)}
+    expected = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert joined == expected
+    assert json.loads(joined) == body
