@@ -217,6 +217,18 @@ class TestEdit:
         assert path.read_bytes() == content
         assert sorted(p.name for p in path.parent.iterdir()) == ["config.yml"]
 
+    def test_edit_and_status_agree_on_the_home_directory(self, home: Path, tmp_path: Path) -> None:
+        """Without HOME, disable writes the file that status then reads (USERPROFILE)."""
+        env = clean_env(home)
+        del env["HOME"]
+        env["USERPROFILE"] = str(home)
+        assert run_cli(["disable"], env=env, cwd=tmp_path).returncode == 0
+        assert global_file(home).read_text() == "telemetry_enabled: false\n"
+        done = run_cli(["status", "--json"], env=env, cwd=tmp_path)
+        report = json.loads(done.stdout)
+        assert report["decided_by"] == "global"
+        assert source(report, "global")["location"] == str(global_file(home))
+
     def test_project_flag_edits_the_project_file(self, home: Path, tmp_path: Path) -> None:
         """disable --project writes defaults.telemetry_enabled, keeping the rest."""
         project = tmp_path / "project"

@@ -140,7 +140,7 @@ def schema(output_format: str) -> None:
 
 def _set(enabled: bool, project: bool, project_dir: Path | None) -> None:
     directory = project_dir if project_dir is not None else Path.cwd()
-    home = Path(os.environ.get("HOME") or Path.home())
+    home = runtime.home_dir(os.environ)
     if project:
         path = settings.project_config_path(directory)
         setter = settings.set_project_enabled

@@ -44,6 +44,7 @@ __all__ = [
     "active_sink",
     "counters",
     "flush",
+    "home_dir",
     "read_settings",
     "reset",
     "shutdown",
@@ -226,7 +227,8 @@ def count_error(where: str) -> None:
     _errors[where] += 1
 
 
-def _home(env: Mapping[str, str]) -> Path:
+def home_dir(env: Mapping[str, str]) -> Path:
+    """The home directory holding ``.visivo/config.yml``: ``HOME``, else ``USERPROFILE``."""
     home = env.get("HOME") or env.get("USERPROFILE")
     return Path(home) if home else Path.home()
 
@@ -252,8 +254,8 @@ def read_settings(
     # the YAML stack.
     from visivo.telemetry.policy import settings
 
-    home_dir = Path(home) if home is not None else _home(env)
-    global_settings = settings.read_global(settings.global_config_path(home_dir))
+    home_path = Path(home) if home is not None else home_dir(env)
+    global_settings = settings.read_global(settings.global_config_path(home_path))
     project: Reading
     if project_setting is not UNSET:
         project = settings.reading_from_value(project_setting, "passed by the host")
