@@ -17,6 +17,15 @@ class Sink(Protocol):
     ``send`` may raise: the batcher counts the failure and carries on. It should bound
     its own blocking (the http sink finishes within about one second). ``close`` releases
     resources within ``timeout`` seconds and never raises.
+
+    Optional methods the runtime uses when a sink has them (see ``HttpSink``):
+
+    - ``warm()``: load what the first ``send`` needs, with no I/O; run on the batcher's
+      thread when a tracked command starts. May raise (counted).
+    - ``finish_by(deadline)``: a ``time.monotonic()`` deadline set at shutdown; a ``send``
+      in progress or started later gives up by then.
+    - ``counters()``: a snapshot with ``events_sent``, ``events_dropped`` and
+      ``events_failed`` (by reason), merged into ``visivo.telemetry.counters()``.
     """
 
     def send(self, batch: Sequence[Envelope]) -> None:
