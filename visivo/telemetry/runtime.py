@@ -16,23 +16,30 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Protocol, cast
+from typing import Any, Final
 
 import attrs
 
 from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import notice
-from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
-from visivo.telemetry.policy.optout import Decision, Reading, decide
+from visivo.telemetry.batcher import Batcher
+from visivo.telemetry.counters import Counters, combine, delivery_counts, members
+from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
 from visivo.telemetry.schema import Envelope, Metadata
+from visivo.telemetry.settings import (
+    DEFAULT_ENDPOINT,
+    ENDPOINT_ENV,
+    SINK_ENV,
+    UNSET,
+    Settings,
+    home_dir,
+    read_settings,
+)
 from visivo.telemetry.sinks.base import Sink
+from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
 
-if TYPE_CHECKING:
-    from visivo.telemetry.policy import settings
-
-from visivo.telemetry.sinks.registry import CONSOLE_SINKS, FanoutSink, ResolvedSink, resolve
-
+# Re-exported: these lived here before settings.py and counters.py took them.
 __all__ = [
     "DEFAULT_ENDPOINT",
     "ENDPOINT_ENV",
@@ -53,149 +60,11 @@ __all__ = [
     "status",
 ]
 
-SINK_ENV: Final = "VISIVO_TELEMETRY_SINK"
-ENDPOINT_ENV: Final = "VISIVO_TELEMETRY_ENDPOINT"
-DEFAULT_ENDPOINT: Final = "https://telemetry.visivo.io/v1/events"
 # What interpreter exit may wait for delivery, in total.
 EXIT_TIMEOUT_S: Final = 0.9
 # A sink told to finish by a deadline gets this much less, so that it can count its
 # outcome (``timeout``) before the batcher stops waiting and counts ``exit_deadline``.
 SINK_MARGIN_S: Final = 0.05
-
-
-class _Unset:
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = _Unset()
-
-
-@attrs.frozen
-class Settings:
-    """Everything read from the environment and the config files, once."""
-
-    decision: Decision
-    sink_spec: str
-    endpoint: str
-    endpoint_source: str
-    global_settings: settings.GlobalSettings | None
-
-
-@attrs.frozen
-class Counters:
-    """What happened to every event handed to telemetry in this process: a snapshot.
-
-    The batcher's and the delivering sink's counts are merged, so that one view answers
-    "where did my events go". Once nothing is in flight (after ``flush`` or ``shutdown``)
-    ``enqueued == sent + sum(dropped.values()) + sum(failed.values()) + queued``.
-
-    Attributes:
-        enqueued: events the pipeline received, including those refused by a full queue.
-        sent: events delivered (accepted by the collector, or handed to a sink that
-            keeps no counts of its own).
-        queued: events waiting in the queue or in a batch being sent.
-        dropped: events deliberately not sent, by reason: the batcher's (``queue_full``,
-            ``after_shutdown``, ``exit_deadline``) and the sink's (``paused``, ``http_4xx``...).
-        failed: events that could not be delivered, by reason: the sink's (``timeout``,
-            ``connection``, ``http_5xx``...) and, for a sink that raised, the exception type.
-        errors: exceptions swallowed by telemetry, by where they happened.
-        batcher: the batcher's own snapshot (None when no pipeline ran).
-        sink: the delivering sink's own snapshot, when it keeps one (the http sink does).
-    """
-
-    enqueued: int = 0
-    sent: int = 0
-    queued: int = 0
-    dropped: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
-    failed: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
-    errors: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
-    batcher: BatcherCounters | None = None
-    sink: Any = None
-
-    @property
-    def lost(self) -> int:
-        """Events dropped or failed, whatever the reason."""
-        return sum(self.dropped.values()) + sum(self.failed.values())
-
-    def summary(self) -> str:
-        """One line for people: ``3 events: 0 sent, 3 failed (timeout: 3)``."""
-        parts = [f"{self.sent} sent"]
-        for word, table in (("dropped", self.dropped), ("failed", self.failed)):
-            total = sum(table.values())
-            if total:
-                reasons = sorted(table.items(), key=lambda item: (-item[1], item[0]))
-                listed = ", ".join(f"{reason}: {count}" for reason, count in reasons)
-                parts.append(f"{total} {word} ({listed})")
-        if self.queued:
-            parts.append(f"{self.queued} queued")
-        noun = "event" if self.enqueued == 1 else "events"
-        return f"{self.enqueued} {noun}: " + ", ".join(parts)
-
-
-class _DeliveryCounts(Protocol):
-    """What a sink's ``counters()`` snapshot offers when it counts events itself."""
-
-    @property
-    def events_sent(self) -> int: ...
-
-    @property
-    def events_dropped(self) -> Mapping[str, int]: ...
-
-    @property
-    def events_failed(self) -> Mapping[str, int]: ...
-
-
-_DELIVERY_COUNT_NAMES: Final = ("events_sent", "events_dropped", "events_failed")
-
-
-def _members(sink: Sink) -> tuple[Sink, ...]:
-    return sink.sinks if isinstance(sink, FanoutSink) else (sink,)
-
-
-def _delivery_counts(sink: Sink) -> _DeliveryCounts | None:
-    """The first sink snapshot that counts sent, dropped and failed events itself."""
-    for member in _members(sink):
-        read = getattr(member, "counters", None)
-        snapshot = read() if callable(read) else None
-        if all(hasattr(snapshot, name) for name in _DELIVERY_COUNT_NAMES):
-            return cast(_DeliveryCounts, snapshot)
-    return None
-
-
-def _merge(*tables: Mapping[str, int]) -> Mapping[str, int]:
-    merged: Counter[str] = Counter()
-    for table in tables:
-        merged.update(table)
-    return MappingProxyType({reason: count for reason, count in merged.items() if count})
-
-
-INVALID_PAYLOAD: Final = "invalid_payload"
-
-
-def _combine(
-    batcher: BatcherCounters,
-    sink: _DeliveryCounts | None,
-    errors: Mapping[str, int],
-    invalid: int = 0,
-) -> Counters:
-    """Merge the batcher's and the sink's counts; ``invalid`` payloads failed the scrub."""
-    refused = sum(n for reason, n in batcher.dropped.items() if reason != EXIT_DEADLINE)
-    sent = batcher.exported - invalid if sink is None else sink.events_sent
-    sink_dropped: Mapping[str, int] = {} if sink is None else sink.events_dropped
-    if invalid:
-        sink_dropped = _merge(sink_dropped, {INVALID_PAYLOAD: invalid})
-    sink_failed: Mapping[str, int] = {} if sink is None else sink.events_failed
-    return Counters(
-        enqueued=batcher.enqueued + refused,
-        sent=sent,
-        queued=batcher.queued,
-        dropped=_merge(batcher.dropped, sink_dropped),
-        failed=_merge(batcher.failed, sink_failed),
-        errors=errors,
-        batcher=batcher,
-        sink=sink,
-    )
 
 
 # What a receiver queues: the pure scrubber to run, the payload it owns, and when.
@@ -225,60 +94,6 @@ _atexit_registered = False
 def count_error(where: str) -> None:
     """Count an exception that telemetry swallowed, by where it happened."""
     _errors[where] += 1
-
-
-def home_dir(env: Mapping[str, str]) -> Path:
-    """The home directory holding ``.visivo/config.yml``: ``HOME``, else ``USERPROFILE``."""
-    home = env.get("HOME") or env.get("USERPROFILE")
-    return Path(home) if home else Path.home()
-
-
-def read_settings(
-    project_dir: str | os.PathLike[str] | None = None,
-    *,
-    project_setting: object = UNSET,
-    env: Mapping[str, str] | None = None,
-    home: str | os.PathLike[str] | None = None,
-    read_files: bool = True,
-) -> Settings:
-    """Read the environment and config files into :class:`Settings` (the I/O edge).
-
-    With ``read_files=False`` the files are read only when the environment has not
-    already opted out, so a disabled process opens no file.
-    """
-    env = os.environ if env is None else env
-    env_only = decide(env)
-    if not read_files and not env_only.enabled:
-        return Settings(env_only, env.get(SINK_ENV, ""), "", "not read", None)
-    # Imported here, not at the top: a process disabled by its environment never loads
-    # the YAML stack.
-    from visivo.telemetry.policy import settings
-
-    home_path = Path(home) if home is not None else home_dir(env)
-    global_settings = settings.read_global(settings.global_config_path(home_path))
-    project: Reading
-    if project_setting is not UNSET:
-        project = settings.reading_from_value(project_setting, "passed by the host")
-    else:
-        directory = Path(project_dir) if project_dir is not None else Path.cwd()
-        project = settings.read_project(settings.project_config_path(directory))
-    decision = decide(env, project, global_settings.reading)
-    endpoint, source = _choose_endpoint(env, global_settings)
-    return Settings(decision, env.get(SINK_ENV, ""), endpoint, source, global_settings)
-
-
-def _choose_endpoint(
-    env: Mapping[str, str], global_settings: settings.GlobalSettings
-) -> tuple[str, str]:
-    from_env = env.get(ENDPOINT_ENV, "").strip()
-    if from_env:
-        return from_env, ENDPOINT_ENV
-    if global_settings.endpoint_error is not None:
-        # The user meant another endpoint: send nowhere rather than to the default.
-        return "", "global"
-    if global_settings.endpoint:
-        return global_settings.endpoint, "global"
-    return DEFAULT_ENDPOINT, "default"
 
 
 def _stderr_is_tty() -> bool:
@@ -345,7 +160,7 @@ def _on_command_started(sender: object, **payload: Any) -> None:
 
 def _warmer(sink: Sink) -> Callable[[], None] | None:
     """What to run when the batcher's thread starts: every member sink's ``warm()``."""
-    warms = [w for w in (getattr(m, "warm", None) for m in _members(sink)) if callable(w)]
+    warms = [w for w in (getattr(m, "warm", None) for m in members(sink)) if callable(w)]
     if not warms:
         return None
 
@@ -517,7 +332,7 @@ def _stop(timeout: float) -> bool:
     for signal, receiver in _RECEIVERS:
         signal.disconnect(receiver)
     deadline = time.monotonic() + max(timeout, 0.0)
-    for member in _members(pipeline.resolved.sink):
+    for member in members(pipeline.resolved.sink):
         finish_by = getattr(member, "finish_by", None)
         if callable(finish_by):
             finish_by(deadline - SINK_MARGIN_S)
@@ -570,9 +385,9 @@ def counters() -> Counters:
     pipeline = _pipeline or _last
     if pipeline is None:
         return Counters(errors=errors)
-    return _combine(
+    return combine(
         pipeline.batcher.counters(),
-        _delivery_counts(pipeline.resolved.sink),
+        delivery_counts(pipeline.resolved.sink),
         errors,
         pipeline.invalid,
     )

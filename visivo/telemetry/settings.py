@@ -1,0 +1,107 @@
+"""Resolve what a process is configured to do: the environment and config files, read once.
+
+The I/O edge of the runtime: :func:`read_settings` reads the environment and the two
+config files (through :mod:`visivo.telemetry.policy.settings`) and returns plain data;
+the pure opt-out decision is :func:`visivo.telemetry.policy.optout.decide`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import attrs
+
+from visivo.telemetry.policy.optout import Decision, Reading, decide
+
+if TYPE_CHECKING:
+    from visivo.telemetry.policy import settings
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "ENDPOINT_ENV",
+    "SINK_ENV",
+    "UNSET",
+    "Settings",
+    "home_dir",
+    "read_settings",
+]
+
+SINK_ENV: Final = "VISIVO_TELEMETRY_SINK"
+ENDPOINT_ENV: Final = "VISIVO_TELEMETRY_ENDPOINT"
+DEFAULT_ENDPOINT: Final = "https://telemetry.visivo.io/v1/events"
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset()
+
+
+@attrs.frozen
+class Settings:
+    """Everything read from the environment and the config files, once."""
+
+    decision: Decision
+    sink_spec: str
+    endpoint: str
+    endpoint_source: str
+    global_settings: settings.GlobalSettings | None
+
+
+def home_dir(env: Mapping[str, str]) -> Path:
+    """The home directory holding ``.visivo/config.yml``: ``HOME``, else ``USERPROFILE``."""
+    home = env.get("HOME") or env.get("USERPROFILE")
+    return Path(home) if home else Path.home()
+
+
+def read_settings(
+    project_dir: str | os.PathLike[str] | None = None,
+    *,
+    project_setting: object = UNSET,
+    env: Mapping[str, str] | None = None,
+    home: str | os.PathLike[str] | None = None,
+    read_files: bool = True,
+) -> Settings:
+    """Read the environment and config files into :class:`Settings` (the I/O edge).
+
+    With ``read_files=False`` the files are read only when the environment has not
+    already opted out, so a disabled process opens no file.
+    """
+    env = os.environ if env is None else env
+    env_only = decide(env)
+    if not read_files and not env_only.enabled:
+        return Settings(env_only, env.get(SINK_ENV, ""), "", "not read", None)
+    # Imported here, not at the top: a process disabled by its environment never loads
+    # the YAML stack.
+    from visivo.telemetry.policy import settings
+
+    home_path = Path(home) if home is not None else home_dir(env)
+    global_settings = settings.read_global(settings.global_config_path(home_path))
+    project: Reading
+    if project_setting is not UNSET:
+        project = settings.reading_from_value(project_setting, "passed by the host")
+    else:
+        directory = Path(project_dir) if project_dir is not None else Path.cwd()
+        project = settings.read_project(settings.project_config_path(directory))
+    decision = decide(env, project, global_settings.reading)
+    endpoint, source = _choose_endpoint(env, global_settings)
+    return Settings(decision, env.get(SINK_ENV, ""), endpoint, source, global_settings)
+
+
+def _choose_endpoint(
+    env: Mapping[str, str], global_settings: settings.GlobalSettings
+) -> tuple[str, str]:
+    from_env = env.get(ENDPOINT_ENV, "").strip()
+    if from_env:
+        return from_env, ENDPOINT_ENV
+    if global_settings.endpoint_error is not None:
+        # The user meant another endpoint: send nowhere rather than to the default.
+        return "", "global"
+    if global_settings.endpoint:
+        return global_settings.endpoint, "global"
+    return DEFAULT_ENDPOINT, "default"
