@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-import visivo
 from visivo.telemetry import runtime, schema_doc
+from visivo.telemetry._version import __version__
 from visivo.telemetry.integrations.click import instrument, untracked
 from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import SourceReport
@@ -27,7 +27,7 @@ _project_dir_option = click.option(
 
 
 @click.group(name="telemetry")
-@click.version_option(visivo.__version__, prog_name="visivo-telemetry")
+@click.version_option(__version__, prog_name="visivo-telemetry")
 def telemetry() -> None:
     """See and change what Visivo's anonymous usage telemetry sends."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import attrs
 
-import visivo
+from visivo.telemetry._version import __version__
 
 if TYPE_CHECKING:
     import cattrs
@@ -68,7 +68,7 @@ ENDPOINT_MAX_LENGTH: Final = 256
 ENDPOINT_PATTERN: Final = r"^(\{unmatched\}|/[a-z0-9._{}/-]*)$"
 # uuid.uuid4() as str() writes it.
 SESSION_ID_PATTERN: Final = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-# A PEP 440 version (visivo.__version__), and sys.version_info as major.minor.micro.
+# A PEP 440 version (a host's or this package's), and sys.version_info as major.minor.micro.
 VERSION_PATTERN: Final = r"^[0-9][0-9A-Za-z.+!_-]*$"
 PYTHON_VERSION_PATTERN: Final = r"^[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}$"
 # RFC 9110 section 9 methods, plus PATCH (RFC 5789).
@@ -229,7 +229,7 @@ class Metadata:
         info = sys.version_info
         return cls(
             session_id=str(uuid.uuid4()),
-            visivo_version=visivo.__version__,
+            visivo_version=__version__,
             python_version=f"{info.major}.{info.minor}.{info.micro}",
             os=_os_name(sys.platform),
         )

@@ -274,11 +274,11 @@ class TestDelivery:
 
     def test_sends_the_user_agent(self, collector: Collector) -> None:
         """The User-Agent is ``visivo-telemetry/<version>``."""
-        import visivo
+        from visivo.telemetry._version import __version__
 
         HttpSink(collector.url).send(envelopes(1))
         (request,) = collector.requests
-        assert request.headers["user-agent"] == f"visivo-telemetry/{visivo.__version__}"
+        assert request.headers["user-agent"] == f"visivo-telemetry/{__version__}"
 
     def test_small_bodies_are_not_gzipped(self, collector: Collector) -> None:
         """A body of at most GZIP_MIN_BYTES goes uncompressed."""

@@ -52,7 +52,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import attrs
 
-import visivo
+from visivo.telemetry._version import __version__
 from visivo.telemetry.schema import Envelope
 from visivo.telemetry.sinks.formats import encode_event, join_body
 
@@ -363,7 +363,7 @@ class HttpSink:
         timeout: float = 1.0,
         env: Mapping[str, str] | None = None,
         ca_certs: str | None = None,
-        user_agent: str = f"visivo-telemetry/{visivo.__version__}",
+        user_agent: str = f"visivo-telemetry/{__version__}",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not (math.isfinite(timeout) and timeout > 0):

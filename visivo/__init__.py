@@ -1,3 +1,0 @@
-"""Visivo: BI as code. This distribution ships the usage-telemetry subsystem."""
-
-__version__ = "0.1.0"
