@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
@@ -48,16 +49,42 @@ class ConsoleSink:
         return cls(lambda: sys.stderr)
 
     def send(self, batch: Sequence[Envelope]) -> None:
-        """Write the batch, one line per envelope."""
+        """Write the batch, one line per envelope; raises (counted) if a stream is gone."""
         stream = self._stream()
         notices = self._notices()
+        lines: list[str] = []
+        notes: list[str] = []
         for envelope in batch:
             if envelope.stripped:
-                notices.write(stripped_notice(envelope) + "\n")
-            stream.write(json_line(envelope) + "\n")
-        stream.flush()
-        if notices is not stream:
-            notices.flush()
+                (lines if notices is stream else notes).append(stripped_notice(envelope) + "\n")
+            lines.append(json_line(envelope) + "\n")
+        if notes:
+            write_through(notices, "".join(notes))
+        write_through(stream, "".join(lines))
 
     def close(self, timeout: float) -> None:
         """Nothing to release; streams belong to the process."""
+
+
+def write_through(stream: TextIO, text: str) -> None:
+    """Write ``text`` so that none of it can be left in ``stream``'s buffer on failure.
+
+    Python flushes ``sys.stdout`` at exit, and a failed flush (a reader that went away:
+    ``| head -1``) prints "Exception ignored" and turns the exit status into 120. So,
+    unless the stream is a terminal (line-buffered, cannot break that way) or has no
+    file descriptor, the host's pending output is flushed first, to keep the order, and
+    ours goes straight to the descriptor: if it fails, nothing of ours stays behind.
+    """
+    try:
+        fd = None if stream.isatty() else stream.fileno()
+    except (OSError, ValueError):  # io.UnsupportedOperation: an in-memory stream
+        fd = None
+    if fd is None:
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()
+    data = text.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

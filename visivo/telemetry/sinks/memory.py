@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from visivo.telemetry.schema import Envelope
+from visivo.telemetry.sinks._fork import reset_in_child
 from visivo.telemetry.sinks.formats import to_wire
 
 __all__ = ["MemorySink"]
@@ -19,6 +20,12 @@ class MemorySink:
         self._lock = threading.Lock()
         self._wire: list[dict[str, Any]] = []
         self._envelopes: list[Envelope] = []
+        reset_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        # Another thread of the parent may have held the lock at the fork; what was
+        # kept stays readable in the child.
+        self._lock = threading.Lock()
 
     def send(self, batch: Sequence[Envelope]) -> None:
         """Keep the batch."""
