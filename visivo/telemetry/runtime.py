@@ -12,9 +12,12 @@ import os
 import sys
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from signal import SIG_DFL, SIGTERM, getsignal
+from signal import signal as set_signal_handler
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -41,6 +44,7 @@ from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
 
 # Re-exported: these lived here before settings.py and counters.py took them.
 __all__ = [
+    "DEBUG_ENV",
     "DEFAULT_ENDPOINT",
     "ENDPOINT_ENV",
     "EXIT_TIMEOUT_S",
@@ -65,6 +69,8 @@ EXIT_TIMEOUT_S: Final = 0.9
 # A sink told to finish by a deadline gets this much less, so that it can count its
 # outcome (``timeout``) before the batcher stops waiting and counts ``exit_deadline``.
 SINK_MARGIN_S: Final = 0.05
+# Set to 1: every exception telemetry swallows also prints its traceback on stderr.
+DEBUG_ENV: Final = "VISIVO_TELEMETRY_DEBUG"
 
 
 # What a receiver queues: the pure scrubber to run, the payload it owns, and when.
@@ -89,11 +95,35 @@ _pipeline: _Pipeline | None = None
 _last: _Pipeline | None = None
 _errors: Counter[str] = Counter()
 _atexit_registered = False
+_debug = False
+_sigterm_installed = False
 
 
-def count_error(where: str) -> None:
-    """Count an exception that telemetry swallowed, by where it happened."""
+def count_error(where: str, error: BaseException | None = None) -> None:
+    """Count an exception that telemetry swallowed, by where it happened.
+
+    ``error`` defaults to the exception being handled. With ``VISIVO_TELEMETRY_DEBUG=1``
+    its traceback is also printed on stderr, for whoever writes a sink or a plugin.
+    """
     _errors[where] += 1
+    if _debug:
+        _print_traceback(where, error if error is not None else sys.exc_info()[1])
+
+
+def _print_traceback(where: str, error: BaseException | None) -> None:
+    if error is None:
+        return
+    try:
+        text = "".join(traceback.format_exception(error))
+        sys.stderr.write(f"visivo-telemetry: swallowed in {where} ({DEBUG_ENV}=1):\n{text}")
+        sys.stderr.flush()
+    except Exception:  # noqa: BLE001 - counted directly: count_error would recurse
+        _errors["debug"] += 1
+
+
+def _read_debug(env: Mapping[str, str]) -> None:
+    global _debug
+    _debug = env.get(DEBUG_ENV, "").strip() == "1"
 
 
 def _stderr_is_tty() -> bool:
@@ -257,6 +287,7 @@ def start(
     with _lock:
         if _pipeline is not None:
             return _pipeline.settings.decision
+        _read_debug(os.environ if env is None else env)
         try:
             found = read_settings(
                 project_dir,
@@ -278,6 +309,7 @@ def start(
                 warn=_warn,
             )
             _install(found, resolved)
+            _install_sigterm_handler()
         except Exception:  # noqa: BLE001
             count_error("start")
         return found.decision
@@ -356,8 +388,53 @@ def shutdown(timeout: float = 1.0) -> bool:
 
 
 def _at_exit() -> None:
-    shutdown(EXIT_TIMEOUT_S)
-    _print_summary()
+    try:
+        shutdown(EXIT_TIMEOUT_S)
+        _print_summary()
+    except KeyboardInterrupt:
+        # Ctrl-C during the exit wait: stop waiting, silently. Counted without the
+        # debug switch's traceback: a keypress is not a fault.
+        _errors["exit_interrupted"] += 1
+
+
+def _install_sigterm_handler() -> None:
+    """Deliver the last batch on SIGTERM too, where the host left SIGTERM alone.
+
+    Only from the main thread (where Python allows it), not on Windows (no SIGTERM
+    from outside), and only over the default action: a host's own handler is never
+    replaced, and a host that installs one later replaces ours.
+    """
+    global _sigterm_installed
+    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
+        return
+    if getsignal(SIGTERM) is not SIG_DFL:
+        return
+    set_signal_handler(SIGTERM, _on_sigterm)
+    _sigterm_installed = True
+
+
+def _uninstall_sigterm_handler() -> None:
+    global _sigterm_installed
+    if not _sigterm_installed or threading.current_thread() is not threading.main_thread():
+        return
+    _sigterm_installed = False
+    if getsignal(SIGTERM) is _on_sigterm:
+        set_signal_handler(SIGTERM, SIG_DFL)
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Flush within the exit budget, then die of SIGTERM as the default action would."""
+    try:
+        # This runs on the main thread between two bytecodes, maybe inside one of
+        # telemetry's own locks: deliver from another thread, waiting a bounded time.
+        worker = threading.Thread(target=shutdown, args=(EXIT_TIMEOUT_S,), daemon=True)
+        worker.start()
+        worker.join(EXIT_TIMEOUT_S + SINK_MARGIN_S)
+    except Exception:  # noqa: BLE001 - the process is going down either way
+        count_error("sigterm")
+    finally:
+        set_signal_handler(SIGTERM, SIG_DFL)
+        os.kill(os.getpid(), SIGTERM)
 
 
 def _print_summary() -> None:
@@ -400,6 +477,8 @@ def reset() -> None:
         _stop(0.0)
         _last = None
         _errors.clear()
+        _read_debug({})
+        _uninstall_sigterm_handler()
         if _atexit_registered:
             atexit.unregister(_at_exit)
             _atexit_registered = False
