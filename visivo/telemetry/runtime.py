@@ -53,6 +53,7 @@ __all__ = [
     "Counters",
     "Settings",
     "active_sink",
+    "capture_only",
     "counters",
     "flush",
     "home_dir",
@@ -97,6 +98,8 @@ _errors: Counter[str] = Counter()
 _atexit_registered = False
 _debug = False
 _sigterm_installed = False
+# While set (by the pytest fixture), every pipeline sends here, whatever its settings.
+_capture_only: ResolvedSink | None = None
 
 
 def count_error(where: str, error: BaseException | None = None) -> None:
@@ -242,6 +245,8 @@ _RECEIVERS: Final = (
 
 def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
     global _pipeline, _last, _atexit_registered
+    if _capture_only is not None:
+        resolved = _capture_only
     sink = resolved.sink
 
     def export(batch: Sequence[_Raw]) -> None:
@@ -325,6 +330,16 @@ def start_with_sink(sink: Sink, *, names: tuple[str, ...] = ("custom",)) -> None
         decision = decide({})
         found = Settings(decision, ",".join(names), "", "not used", None)
         _install(found, ResolvedSink(sink, names))
+
+
+def capture_only(sink: Sink | None, *, names: tuple[str, ...] = ("memory",)) -> None:
+    """While ``sink`` is set, every pipeline started in this process sends there only.
+
+    Whatever code under test does (``shutdown`` then ``start``, ``reset``...), nothing
+    leaves the process. ``reset`` keeps it; ``capture_only(None)`` lifts it.
+    """
+    global _capture_only
+    _capture_only = None if sink is None else ResolvedSink(sink, names)
 
 
 def active_sink() -> Sink | None:

@@ -12,9 +12,10 @@ The fixture ignores the developer's opt-outs (``DO_NOT_TRACK``, config files) an
 settings, captures into the memory sink, and sends nothing anywhere. Reading it first
 delivers everything emitted so far, synchronously; every test starts empty. Code under
 test that calls ``visivo.telemetry.start()`` keeps the fixture's pipeline (``start`` is
-idempotent). The fixture replaces the process-wide pipeline for the test and leaves
-telemetry stopped afterwards, so it is not safe with tests that run in parallel threads
-of one process.
+idempotent); code that stops telemetry and starts it again gets a pipeline that captures
+into the same memory sink, so nothing leaves the process during the test. The fixture
+replaces the process-wide pipeline for the test and leaves telemetry stopped
+afterwards, so it is not safe with tests that run in parallel threads of one process.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import pytest
 from visivo.telemetry import runtime
 from visivo.telemetry.sinks.memory import MemorySink
 
-__all__ = ["CapturedEvents", "capture_events", "telemetry_events"]
+__all__ = ["CapturedEvents", "capture_events", "stop_capturing", "telemetry_events"]
 
 _FLUSH_TIMEOUT_S = 5.0
 
@@ -66,11 +67,21 @@ class CapturedEvents:
 
 
 def capture_events() -> CapturedEvents:
-    """Start capturing into a fresh memory sink (call ``runtime.reset()`` to stop)."""
+    """Capture every event of this process into a fresh memory sink, until ``stop_capturing``.
+
+    Any pipeline started meanwhile, whatever its settings, sends to that sink only.
+    """
     sink = MemorySink()
     runtime.reset()
+    runtime.capture_only(sink)
     runtime.start_with_sink(sink, names=("memory",))
     return CapturedEvents(sink)
+
+
+def stop_capturing() -> None:
+    """Stop telemetry and let later pipelines send where their settings say."""
+    runtime.capture_only(None)
+    runtime.reset()
 
 
 @pytest.fixture
@@ -80,4 +91,4 @@ def telemetry_events() -> Iterator[CapturedEvents]:
     try:
         yield captured
     finally:
-        runtime.reset()
+        stop_capturing()
