@@ -312,6 +312,7 @@ def start(
                 endpoint=found.endpoint,
                 env=os.environ if env is None else env,
                 warn=_warn,
+                report=count_error,
             )
             _install(found, resolved)
             _install_sigterm_handler()

@@ -7,6 +7,7 @@ null sink and one warning names the unknown entries.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Final
 
@@ -18,6 +19,7 @@ from visivo.telemetry.sinks.console import ConsoleSink
 from visivo.telemetry.sinks.file import FileSink
 from visivo.telemetry.sinks.memory import MemorySink
 from visivo.telemetry.sinks.null import NullSink
+from visivo.telemetry.sinks.plugin import PluginSink, Report
 
 if TYPE_CHECKING:
     from importlib import metadata
@@ -86,8 +88,9 @@ class FanoutSink:
 
     def close(self, timeout: float) -> None:
         """Close every sink (the time is shared, not given to each)."""
+        deadline = time.monotonic() + timeout
         for sink in self.sinks:
-            sink.close(timeout)
+            sink.close(max(deadline - time.monotonic(), 0.0))
 
 
 def _split(spec: str) -> list[tuple[str, str | None]]:
@@ -120,9 +123,16 @@ def _builtin(name: str, options: SinkOptions) -> Sink | str:
     return http_sink
 
 
-def _load_plugin(entry_point: metadata.EntryPoint, options: SinkOptions) -> Sink:
-    factory: SinkFactory = entry_point.load()
-    return factory(options)
+def _plugin(
+    name: str, entry_point: metadata.EntryPoint, report: Report | None, options: SinkOptions
+) -> Sink:
+    """The plugin's sink, kept at arm's length; nothing of the plugin is loaded yet."""
+
+    def make() -> Sink:
+        factory: SinkFactory = entry_point.load()
+        return factory(options)
+
+    return PluginSink(name, make, report)
 
 
 def _plugins() -> dict[str, metadata.EntryPoint]:
@@ -157,11 +167,14 @@ def resolve(
     endpoint: str,
     env: Mapping[str, str],
     warn: Callable[[str], None],
+    report: Report | None = None,
 ) -> ResolvedSink:
     """Build the sink for a comma-separated spec such as ``"http,stderr"``.
 
     An empty or missing spec means the default (``http``). Plugins are looked up only
-    for names that are not built in, and loaded only when named.
+    for names that are not built in, and loaded only when first used, on the batcher's
+    thread (see ``PluginSink``); ``report`` gets every exception their code raises.
+    Console sinks go first, so a slow sink never holds back debug output.
     """
 
     entries = _split(spec or "") or [(DEFAULT_SINK, None)]
@@ -178,10 +191,12 @@ def resolve(
         if entry_point is None:
             unknown.append(name)
         else:
-            factories.append((name, functools.partial(_load_plugin, entry_point), argument))
+            plugin = functools.partial(_plugin, name, entry_point, report)
+            factories.append((name, plugin, argument))
     if unknown:
         problem = f"unknown sink {', '.join(map(repr, unknown))}: sending nothing"
-        warn(f"visivo-telemetry: {problem} (known: {', '.join(sorted(_BUILTINS))})")
+        known = ", ".join(sorted(_BUILTINS | set(plugins or ())))
+        warn(f"visivo-telemetry: {problem} (known: {known})")
         return ResolvedSink(NullSink(), ("null",), problem)
 
     sinks: list[Sink] = []
@@ -197,5 +212,9 @@ def resolve(
             return ResolvedSink(NullSink(), ("null",), built)
         sinks.append(built)
         names.append(name)
+    # Names stay in the order given; the fanout writes to console sinks first.
+    sinks = [
+        sinks[i] for i in sorted(range(len(names)), key=lambda i: names[i] not in CONSOLE_SINKS)
+    ]
     sink = sinks[0] if len(sinks) == 1 else FanoutSink(sinks)
     return ResolvedSink(sink, tuple(names))
