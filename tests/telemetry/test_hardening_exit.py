@@ -95,38 +95,41 @@ SIGTERMED = textwrap.dedent(
 )
 
 
-def test_sigterm_delivers_the_last_batch(tmp_path: Path) -> None:
-    """On SIGTERM the queued batch goes out and the process still dies of SIGTERM."""
+def terminate(tmp_path: Path, mode: str) -> tuple[subprocess.Popen[str], str, str, float, list]:
+    """Run SIGTERMED against a collector and SIGTERM it once ready.
+
+    Returns the process, its stdout and stderr, the seconds from SIGTERM to its end, and
+    the batches the collector received.
+    """
     with Collector() as collector:
         env = clean_env(tmp_path, VISIVO_TELEMETRY_ENDPOINT=collector.url)
-        with host(SIGTERMED, "no-handler", env=env, cwd=tmp_path) as process:
+        with host(SIGTERMED, mode, env=env, cwd=tmp_path) as process:
             assert process.stdout is not None
             assert process.stdout.readline() == "ready\n"
             terminated = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            _, stderr = process.communicate(timeout=10)
+            stdout, stderr = process.communicate(timeout=10)
             elapsed = time.monotonic() - terminated
-        (request,) = collector.wait_for_requests(1, timeout=5)
+        requests = collector.wait_for_requests(1, timeout=5)
+    return process, stdout, stderr, elapsed, [request.json()["batch"] for request in requests]
+
+
+def test_sigterm_delivers_the_last_batch(tmp_path: Path) -> None:
+    """On SIGTERM the queued batch goes out and the process still dies of SIGTERM."""
+    process, _, stderr, elapsed, batches = terminate(tmp_path, "no-handler")
     assert process.returncode == -signal.SIGTERM
     assert stderr == ""
-    events = request.json()["batch"]
-    assert [event["properties"]["command"] for event in events] == ["serve"]
+    assert [[event["properties"]["command"] for event in batch] for batch in batches] == [["serve"]]
     assert elapsed < 1.5, f"took {elapsed:.2f} s after SIGTERM"
 
 
 def test_sigterm_handler_of_the_host_is_respected(tmp_path: Path) -> None:
     """A host's own SIGTERM handler is kept and runs; telemetry then flushes at exit."""
-    with Collector() as collector:
-        env = clean_env(tmp_path, VISIVO_TELEMETRY_ENDPOINT=collector.url)
-        with host(SIGTERMED, "host-handler", env=env, cwd=tmp_path) as process:
-            assert process.stdout is not None
-            assert process.stdout.readline() == "ready\n"
-            process.send_signal(signal.SIGTERM)
-            stdout, stderr = process.communicate(timeout=10)
-        collector.wait_for_requests(1, timeout=5)
+    process, stdout, stderr, _, batches = terminate(tmp_path, "host-handler")
     assert stdout == "host handler\n"
     assert process.returncode == 0
     assert stderr == ""
+    assert len(batches) == 1
 
 
 # Which SIGTERM handler is in place after start() in each situation.

@@ -66,6 +66,41 @@ def test_fork_while_file_sink_writes(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
+# A thread of the parent holds the memory sink's lock across the fork.
+FORK_MEMORY_LOCKED = textwrap.dedent(
+    """
+    import os, threading
+    from visivo.telemetry.sinks.memory import MemorySink
+
+    sink = MemorySink()
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with sink._lock:
+            held.set()
+            release.wait(10)
+
+    threading.Thread(target=hold, daemon=True).start()
+    held.wait(10)
+    pid = os.fork()
+    if pid == 0:
+        sink.clear()  # would wait forever on the parent's held lock
+        os._exit(len(sink.wire()))
+    release.set()
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+    """
+)
+
+
+@POSIX_ONLY
+def test_fork_while_memory_sink_is_locked(tmp_path: Path) -> None:
+    """A child forked while another thread holds the memory sink's lock can use the sink."""
+    code = [sys.executable, "-c", FORK_MEMORY_LOCKED]
+    done = run(code, env=clean_env(tmp_path), cwd=tmp_path, timeout=10)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "0\n"
+
+
 # Events one batch at a time into a file that may not grow past LIMIT bytes.
 FILE_SIZE_LIMIT = textwrap.dedent(
     """

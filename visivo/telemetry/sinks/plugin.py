@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from visivo.telemetry.schema import Envelope
+from visivo.telemetry.sinks._fork import reset_in_child
 from visivo.telemetry.sinks.base import Sink
 
 __all__ = [
@@ -65,6 +66,14 @@ class PluginSink:
         self._building: threading.Thread | None = None
         self._busy: threading.Thread | None = None
         self._finish_by = math.inf
+        reset_in_child(self._after_fork_in_child)
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's helper threads do not exist here: a build they left unfinished is
+        # started again, and a stuck call no longer blocks the child.
+        if self._sink is None and not self._broken:
+            self._building = None
+        self._busy = None
 
     def warm(self) -> None:
         """Start building the plugin's sink in the background, while the host works."""
