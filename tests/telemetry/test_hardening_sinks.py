@@ -139,7 +139,8 @@ def test_short_write_leaves_no_torn_line(tmp_path: Path) -> None:
     assert done.stderr == ""
 
 
-# Prints, lets the test read that and close the pipe, then emits an event to stdout.
+# Prints on the stream named in argv[1], lets the test read that and close the pipe,
+# then emits an event (and, with a delivering sink beside a console one, an exit summary).
 CLOSED_PIPE = textwrap.dedent(
     """
     import sys
@@ -147,7 +148,7 @@ CLOSED_PIPE = textwrap.dedent(
     from visivo.events import track_command
 
     telemetry.start()
-    print("hello", flush=True)
+    print("hello", file=getattr(sys, sys.argv[1]), flush=True)
     sys.stdin.readline()
     with track_command("run"):
         pass
@@ -158,35 +159,41 @@ CLOSED_PIPE = textwrap.dedent(
 
 @POSIX_ONLY
 @pytest.mark.parametrize("interpreter_flags", [(), ("-X", "dev", "-W", "error")])
-@pytest.mark.parametrize("sink", ["stdout", "stdout,stderr"])
-def test_debug_sink_into_closed_pipe(
-    tmp_path: Path, sink: str, interpreter_flags: tuple[str, ...]
+@pytest.mark.parametrize(
+    ("closed", "sink"),
+    [("stdout", "stdout"), ("stdout", "stdout,stderr"), ("stderr", "stderr,memory")],
+)
+def test_console_output_into_closed_pipe(
+    tmp_path: Path, closed: str, sink: str, interpreter_flags: tuple[str, ...]
 ) -> None:
-    """A stdout debug sink whose reader left goes quiet and the host still exits 0."""
+    """Debug output whose reader left goes quiet, and the host still exits 0."""
     env = clean_env(tmp_path, VISIVO_TELEMETRY_SINK=sink)
     env.pop("PYTHONUNBUFFERED", None)
     host = subprocess.Popen(
-        [sys.executable, *interpreter_flags, "-c", CLOSED_PIPE],
+        [sys.executable, *interpreter_flags, "-c", CLOSED_PIPE, closed],
         env=env,
         cwd=tmp_path,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    pipes = {"stdout": host.stdout, "stderr": host.stderr}
+    closing = pipes.pop(closed)
+    (other,) = pipes.values()
     assert host.stdin is not None
-    assert host.stdout is not None
-    assert host.stderr is not None
+    assert closing is not None
+    assert other is not None
     try:
-        assert host.stdout.readline() == b"hello\n"
-        host.stdout.close()  # the reader is gone, like `| head -1`
+        assert closing.readline() == b"hello\n"
+        closing.close()  # the reader is gone, like `| head -1`
         host.stdin.write(b"go\n")
         host.stdin.close()
         assert host.wait(timeout=15) == 0
-        stderr = host.stderr.read().decode()
+        output = other.read().decode()
     finally:
         host.kill()
         host.wait()
-    assert "BrokenPipeError" not in stderr
-    assert "Exception ignored" not in stderr
-    if sink == "stdout":
-        assert stderr == ""
+    assert "BrokenPipeError" not in output
+    assert "Exception ignored" not in output
+    if "," not in sink:
+        assert output == ""

@@ -40,6 +40,7 @@ from visivo.telemetry.settings import (
     read_settings,
 )
 from visivo.telemetry.sinks.base import Sink
+from visivo.telemetry.sinks.console import write_through
 from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
 
 # Re-exported: these lived here before settings.py and counters.py took them.
@@ -118,8 +119,8 @@ def _print_traceback(where: str, error: BaseException | None) -> None:
         return
     try:
         text = "".join(traceback.format_exception(error))
-        sys.stderr.write(f"visivo-telemetry: swallowed in {where} ({DEBUG_ENV}=1):\n{text}")
-        sys.stderr.flush()
+        heading = f"visivo-telemetry: swallowed in {where} ({DEBUG_ENV}=1):\n"
+        write_through(sys.stderr, heading + text)
     except Exception:  # noqa: BLE001 - counted directly: count_error would recurse
         _errors["debug"] += 1
 
@@ -139,8 +140,7 @@ def _stderr_is_tty() -> bool:
 
 def _warn(message: str) -> None:
     try:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
+        write_through(sys.stderr, message + "\n")
     except Exception:  # noqa: BLE001 - a closed stderr must not break the host
         count_error("warn")
 
