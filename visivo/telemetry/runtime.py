@@ -12,12 +12,9 @@ import os
 import sys
 import threading
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from signal import SIG_DFL, SIGTERM, getsignal
-from signal import signal as set_signal_handler
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -117,6 +114,8 @@ def count_error(where: str, error: BaseException | None = None) -> None:
 def _print_traceback(where: str, error: BaseException | None) -> None:
     if error is None:
         return
+    import traceback  # only with the debug switch: it is not otherwise loaded
+
     try:
         text = "".join(traceback.format_exception(error))
         heading = f"visivo-telemetry: swallowed in {where} ({DEBUG_ENV}=1):\n"
@@ -423,9 +422,11 @@ def _install_sigterm_handler() -> None:
     global _sigterm_installed
     if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
         return
-    if getsignal(SIGTERM) is not SIG_DFL:
+    import signal as signals  # not loaded by a disabled start
+
+    if signals.getsignal(signals.SIGTERM) is not signals.SIG_DFL:
         return
-    set_signal_handler(SIGTERM, _on_sigterm)
+    signals.signal(signals.SIGTERM, _on_sigterm)
     _sigterm_installed = True
 
 
@@ -433,13 +434,17 @@ def _uninstall_sigterm_handler() -> None:
     global _sigterm_installed
     if not _sigterm_installed or threading.current_thread() is not threading.main_thread():
         return
+    import signal as signals
+
     _sigterm_installed = False
-    if getsignal(SIGTERM) is _on_sigterm:
-        set_signal_handler(SIGTERM, SIG_DFL)
+    if signals.getsignal(signals.SIGTERM) is _on_sigterm:
+        signals.signal(signals.SIGTERM, signals.SIG_DFL)
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     """Flush within the exit budget, then die of SIGTERM as the default action would."""
+    import signal as signals
+
     try:
         # This runs on the main thread between two bytecodes, maybe inside one of
         # telemetry's own locks: deliver from another thread, waiting a bounded time.
@@ -449,8 +454,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
     except Exception:  # noqa: BLE001 - the process is going down either way
         count_error("sigterm")
     finally:
-        set_signal_handler(SIGTERM, SIG_DFL)
-        os.kill(os.getpid(), SIGTERM)
+        signals.signal(signals.SIGTERM, signals.SIG_DFL)
+        os.kill(os.getpid(), signals.SIGTERM)
 
 
 def _print_summary() -> None:

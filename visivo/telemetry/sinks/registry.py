@@ -19,10 +19,11 @@ from visivo.telemetry.sinks.console import ConsoleSink
 from visivo.telemetry.sinks.file import FileSink
 from visivo.telemetry.sinks.memory import MemorySink
 from visivo.telemetry.sinks.null import NullSink
-from visivo.telemetry.sinks.plugin import PluginSink, Report
 
 if TYPE_CHECKING:
     from importlib import metadata
+
+    from visivo.telemetry.sinks.plugin import Report
 
 __all__ = [
     "DEFAULT_SINK",
@@ -127,6 +128,7 @@ def _plugin(
     name: str, entry_point: metadata.EntryPoint, report: Report | None, options: SinkOptions
 ) -> Sink:
     """The plugin's sink, kept at arm's length; nothing of the plugin is loaded yet."""
+    from visivo.telemetry.sinks.plugin import PluginSink  # only when a plugin is named
 
     def make() -> Sink:
         factory: SinkFactory = entry_point.load()
@@ -172,8 +174,8 @@ def resolve(
     """Build the sink for a comma-separated spec such as ``"http,stderr"``.
 
     An empty or missing spec means the default (``http``). Plugins are looked up only
-    for names that are not built in, and loaded only when first used, on the batcher's
-    thread (see ``PluginSink``); ``report`` gets every exception their code raises.
+    for names that are not built in, and loaded only when first used, off the host's
+    threads (see ``PluginSink``); ``report`` gets every exception their code raises.
     Console sinks go first, so a slow sink never holds back debug output.
     """
 
