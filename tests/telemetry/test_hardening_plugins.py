@@ -133,7 +133,7 @@ def test_blocking_factory_blocks_neither_start_nor_exit(plugin_site: Path, tmp_p
     done, elapsed = run_host(plugin_site, tmp_path, "blockfactory,stderr")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["start_s"] < 0.2
+    assert report["start_s"] < 1.0  # the factory blocks for 20 s
     assert events_on(done.stderr) == ["run"]
     assert elapsed < 5.0, f"the host took {elapsed:.1f} s"
 
