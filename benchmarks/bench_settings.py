@@ -122,6 +122,8 @@ def _time_ms(func: Callable[[], object], repeat: int) -> tuple[float, float]:
 def main() -> int:
     """Print a table of timings; exit 1 when ``read_project`` misses the floor."""
     from visivo.telemetry.policy import settings
+    from visivo.telemetry.policy.settings.fast import fast_project_value
+    from visivo.telemetry.policy.settings.reading import compose, project_value
 
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder) / settings.PROJECT_FILE
@@ -129,12 +131,12 @@ def main() -> int:
         project.write_text(text, encoding="utf-8")
         glob = Path(folder) / "config.yml"
         glob.write_text("telemetry_enabled: false\ntelemetry_endpoint: https://t.example\n")
-        assert settings._fast_project_value(text) is not None, "fast path did not answer"
+        assert fast_project_value(text) is not None, "fast path did not answer"
         rows = [
             ("read_project (fast path)", lambda: settings.read_project(project), 50),
             (
                 "full parse (fallback)",
-                lambda: settings._project_value(settings._compose(text)),
+                lambda: project_value(compose(text)),
                 5,
             ),
             ("read_global", lambda: settings.read_global(glob), 50),

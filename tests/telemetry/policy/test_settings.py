@@ -17,7 +17,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import Reading
 from visivo.telemetry.policy.settings import (
     ENDPOINT_KEY,
@@ -36,6 +35,9 @@ from visivo.telemetry.policy.settings import (
     set_global_enabled,
     set_project_enabled,
 )
+from visivo.telemetry.policy.settings.fast import fast_project_value
+from visivo.telemetry.policy.settings.keys import Problem
+from visivo.telemetry.policy.settings.reading import compose, project_value
 
 _BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_settings.py"
 _spec = importlib.util.spec_from_file_location("bench_settings", _BENCH)
@@ -286,8 +288,8 @@ class TestReadingFromValue:
 def full_answer(text: str) -> tuple[bool | None, str | None]:
     """What the full ruamel parse says: (value, error)."""
     try:
-        return settings._project_value(settings._compose(text)), None
-    except settings._Problem as problem:
+        return project_value(compose(text)), None
+    except Problem as problem:
         return None, problem.message
 
 
@@ -334,7 +336,7 @@ class TestFastPath:
         for indent in (2, 4):
             for offset in (0, 2, 4):
                 text = bench.make_project(300, indent=indent, offset=offset)
-                assert settings._fast_project_value(text) == (False,)
+                assert fast_project_value(text) == (False,)
 
     @pytest.mark.parametrize(
         "text",
@@ -353,7 +355,7 @@ class TestFastPath:
     )
     def test_agrees_on_tricky_files(self, text: str) -> None:
         """On tricky files the fast path either falls back or gives the full parse's answer."""
-        fast = settings._fast_project_value(text)
+        fast = fast_project_value(text)
         if fast is not None:
             assert full_answer(text) == (fast[0], None)
 
@@ -362,7 +364,7 @@ class TestFastPath:
     def test_agrees_with_full_parse(self, rng: random.Random) -> None:
         """On generated (often broken) files a fast answer always equals the full parse."""
         text = generated_project(rng)
-        fast = settings._fast_project_value(text)
+        fast = fast_project_value(text)
         if fast is not None:
             assert full_answer(text) == (fast[0], None)
 
@@ -374,7 +376,7 @@ class TestFastPath:
             text = generated_project(rng)
             if full_answer(text)[1] is not None:
                 rejected += 1
-                assert settings._fast_project_value(text) is None, text
+                assert fast_project_value(text) is None, text
         assert rejected > 20
 
 

@@ -1,0 +1,208 @@
+"""The project file's fast path: a line scanner for the common subset of YAML.
+
+A Visivo project file has thousands of lines, and ruamel's pure-Python parser needs
+most of a second for 5,000 of them. Most project files use a small, regular part of
+YAML: block mappings and lists, plain or single-line quoted scalars, block scalars
+for SQL. For such a file a line scanner can check the whole structure and find
+``defaults.telemetry_enabled`` in a few milliseconds. It answers only when every line
+is one it fully understands and the structure is valid; for anything else (any error,
+anchors, tags, tabs, flow style it cannot check, several documents, ...) it returns
+None and the full parse decides, so an error anywhere in the file is still reported.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+import attrs
+from ruamel.yaml.reader import Reader
+
+from visivo.telemetry.policy.settings.keys import DEFAULTS_KEY, GLOBAL_KEY
+
+_MAX_FAST_DEPTH: Final = 50
+
+_FAST_REJECT: Final = re.compile(r"[\t\x85\u2028\u2029\ufeff]|^(?:---|\.\.\.|%)", re.MULTILINE)
+_FAST_KEY: Final = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,127}):(?: +(.*))?")
+_FAST_DQ: Final = re.compile(r'"[^"\\]*"(?: +(?:#.*)?)?')
+_FAST_SQ: Final = re.compile(r"'(?:[^']|'')*'(?: +(?:#.*)?)?")
+_FAST_BLOCK: Final = re.compile(r"[|>][+-]?(?: +(?:#.*)?)?")
+_FAST_ITEM: Final = r"""(?:[A-Za-z0-9_][A-Za-z0-9_.()/-]*|"[^"\\]*"|'(?:[^']|'')*')"""
+_FAST_FLOW: Final = re.compile(
+    rf"""(?:\[ *(?:{_FAST_ITEM}(?: *, *{_FAST_ITEM})*)? *\]"""
+    rf"""|\{{ *(?:{_FAST_ITEM}: +{_FAST_ITEM}(?: *, *{_FAST_ITEM}: +{_FAST_ITEM})*)? *\}})"""
+    r"(?: +(?:#.*)?)?"
+)
+_PLAIN_NEVER_FIRST: Final = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_TRUE_WORDS: Final = frozenset({"true", "True", "TRUE"})
+_FALSE_WORDS: Final = frozenset({"false", "False", "FALSE"})
+_NULL_WORDS: Final = frozenset({"null", "Null", "NULL", "~"})
+
+
+def _plain_text(value: str) -> str | None:
+    """The plain scalar at the start of ``value`` (comment cut off), None if not simple."""
+    first = value[0]
+    if first in _PLAIN_NEVER_FIRST and (first not in "-?:" or len(value) == 1 or value[1] == " "):
+        return None
+    cut = value.find(" #")
+    text = (value if cut < 0 else value[:cut]).rstrip(" ")
+    if ": " in text or text.endswith(":"):
+        return None
+    return text
+
+
+def _inline_ok(value: str) -> bool:
+    """Whether a value written on its key's line is a scalar or flow node we can vouch for."""
+    if value[0] == '"':
+        return _FAST_DQ.fullmatch(value) is not None
+    if value[0] == "'":
+        return _FAST_SQ.fullmatch(value) is not None
+    if value[0] in "[{":
+        return _FAST_FLOW.fullmatch(value) is not None
+    return _plain_text(value) is not None
+
+
+@attrs.define
+class _Frame:
+    indent: int
+    is_map: bool
+    indentless: bool = False
+    is_root: bool = False
+    is_defaults: bool = False
+    seen: bool = False  # the relevant key (defaults / telemetry_enabled) was seen here
+
+
+@attrs.define
+class _Pending:
+    """A key whose value starts on a later line (or is null)."""
+
+    col: int
+    is_defaults: bool
+    is_flag: bool
+
+
+def _skip_block_scalar(lines: list[str], start: int, parent_col: int) -> int | None:
+    """The index of the first line after a block scalar's content, None if unusual."""
+    content_indent: int | None = None
+    longest_blank = 0
+    i = start
+    while i < len(lines):
+        line = lines[i]
+        body = line.lstrip(" ")
+        if not body:
+            if content_indent is None:
+                longest_blank = max(longest_blank, len(line))
+            i += 1
+            continue
+        indent = len(line) - len(body)
+        if content_indent is None:
+            if indent <= parent_col or longest_blank > indent:
+                return None
+            content_indent = indent
+        elif indent < content_indent:
+            break
+        i += 1
+    return i if content_indent is not None else None
+
+
+def fast_project_value(text: str) -> tuple[bool | None] | None:  # noqa: PLR0915 - one scan
+    """``(value,)`` of ``defaults.telemetry_enabled`` for a simple, valid file, else None."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        if "\r" in text:
+            return None
+    if _FAST_REJECT.search(text) or Reader.NON_PRINTABLE.search(text):
+        return None
+    lines = text.split("\n")
+    stack: list[_Frame] = []
+    pending: _Pending | None = None
+    flag: bool | None = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        body = line.lstrip(" ")
+        if not body or body[0] == "#":
+            continue
+        indent = len(line) - len(body)
+        is_entry = body == "-" or body.startswith("- ")
+        if pending is not None:
+            opened = pending
+            pending = None
+            if indent > opened.col or (indent == opened.col and is_entry and not opened.is_flag):
+                if opened.is_flag or (opened.is_defaults and is_entry):
+                    return None  # a collection where a boolean or a mapping belongs
+                if len(stack) >= _MAX_FAST_DEPTH:
+                    return None
+                frame = _Frame(indent, not is_entry, indentless=indent == opened.col)
+                frame.is_defaults = opened.is_defaults
+                stack.append(frame)
+            elif opened.is_defaults:
+                return None  # ``defaults:`` with a null value: rare, let the parser say
+        if not stack:
+            if indent != 0 or is_entry:
+                return None
+            stack.append(_Frame(0, is_map=True, is_root=True))
+        while stack and (
+            stack[-1].indent > indent
+            or (stack[-1].indentless and stack[-1].indent == indent and not is_entry)
+        ):
+            stack.pop()
+        if not stack or stack[-1].indent != indent:
+            return None
+        frame = stack[-1]
+        col = indent
+        if not frame.is_map:
+            if not is_entry:
+                return None
+            rest = body[1:].lstrip(" ")
+            col = indent + len(body) - len(rest)
+            if not rest or rest[0] == "#" or rest == "-" or rest.startswith("- "):
+                return None
+            if _FAST_KEY.fullmatch(rest) is None:
+                if _FAST_BLOCK.fullmatch(rest) is not None or not _inline_ok(rest):
+                    return None
+                continue
+            if len(stack) >= _MAX_FAST_DEPTH:
+                return None
+            frame = _Frame(col, is_map=True)
+            stack.append(frame)
+            body = rest
+        elif is_entry:
+            return None
+        match = _FAST_KEY.fullmatch(body)
+        if match is None:
+            return None
+        key, value = match.group(1), (match.group(2) or "")
+        is_defaults = frame.is_root and key == DEFAULTS_KEY
+        is_flag = frame.is_defaults and key == GLOBAL_KEY
+        if is_defaults or is_flag:
+            if frame.seen:
+                return None  # a duplicate: the parser reports it
+            frame.seen = True
+        if not value or value[0] == "#":
+            pending = _Pending(col, is_defaults, is_flag)
+            continue
+        if is_defaults:
+            return None  # ``defaults: <inline>``: rare, let the parser decide
+        if _FAST_BLOCK.fullmatch(value) is not None:
+            if is_flag:
+                return None
+            after = _skip_block_scalar(lines, i, col)
+            if after is None:
+                return None
+            i = after
+            continue
+        if not _inline_ok(value):
+            return None
+        if is_flag:
+            word = _plain_text(value) if value[0] not in "\"'[{" else None
+            if word in _TRUE_WORDS:
+                flag = True
+            elif word in _FALSE_WORDS:
+                flag = False
+            elif word not in _NULL_WORDS:
+                return None  # not a boolean: the parser words the error
+    if pending is not None and pending.is_defaults:
+        return None
+    return (flag,)
