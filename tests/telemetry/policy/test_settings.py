@@ -295,7 +295,8 @@ def full_answer(text: str) -> tuple[bool | None, str | None]:
 
 _FLAGS = ["true", "false", "True", "FALSE", "null", "~", "", "no", "'false'", "1", "[false]"]
 _NOISE = [":", " ", "  ", "-", "- ", "'", '"', "#", " #", "[", "{", "}", "&a ", "*a", "!", "|",
-          "\t", "\n", "\n  ", "? ", "%", "---\n", "\r", "\\", "@", ",", "  x: 1\n"]  # fmt: skip
+          "\t", "\n", "\n  ", "? ", "%", "---\n", "\r", "\\", "@", ",", "  x: 1\n",
+          "\n \n", " #\t", "\t#", "\n\t", " \t "]  # fmt: skip
 
 
 def generated_project(rng: random.Random) -> str:
@@ -338,6 +339,16 @@ class TestFastPath:
                 text = bench.make_project(300, indent=indent, offset=offset)
                 assert fast_project_value(text) == (False,)
 
+    def test_answers_with_tabs_in_comments_quotes_and_sql(self) -> None:
+        """Tabs in comments, quoted strings and block scalars keep the fast path answering."""
+        text = bench.make_project(300).replace("# ---", "#\t---").replace("as total", "as\ttotal")
+        text = text.replace("'Weekly", "'\tWeekly").replace(
+            "telemetry_enabled: false  #", "telemetry_enabled: false #\t"
+        )
+        assert text.count("\t") > 20
+        assert fast_project_value(text) == (False,)
+        assert full_answer(text) == (False, None)
+
     @pytest.mark.parametrize(
         "text",
         [
@@ -351,6 +362,9 @@ class TestFastPath:
             "defaults:\n  telemetry_enabled: false\n---\nx: 1\n",
             "defaults:\n  telemetry_enabled: false\nx: 'it''s'\ny: \"a\" b\n",
             "x: ?{ a }\ny: ${ref(m).f}\nz: -1\nw: :x\ndefaults:\n  telemetry_enabled: False\n",
+            # ruamel refuses a block scalar whose first blank line is shorter than its text
+            "sql: |\n   \n      select 1\ndefaults:\n  telemetry_enabled: true\n",
+            "sql: |\n \n\n    select 1\ndefaults:\n  telemetry_enabled: true\n",
         ],
     )
     def test_agrees_on_tricky_files(self, text: str) -> None:

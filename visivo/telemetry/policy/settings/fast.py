@@ -6,8 +6,9 @@ YAML: block mappings and lists, plain or single-line quoted scalars, block scala
 for SQL. For such a file a line scanner can check the whole structure and find
 ``defaults.telemetry_enabled`` in a few milliseconds. It answers only when every line
 is one it fully understands and the structure is valid; for anything else (any error,
-anchors, tags, tabs, flow style it cannot check, several documents, ...) it returns
-None and the full parse decides, so an error anywhere in the file is still reported.
+anchors, tags, tabs outside comments, quotes and block scalars, flow style it cannot
+check, several documents, ...) it returns None and the full parse decides, so an error
+anywhere in the file is still reported.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from ruamel.yaml.reader import Reader
 from visivo.telemetry.policy.settings.keys import DEFAULTS_KEY, GLOBAL_KEY
 
 _MAX_FAST_DEPTH: Final = 50
+_TAB: Final = "\x00"  # what a tab becomes while scanning
 
-_FAST_REJECT: Final = re.compile(r"[\t\x85\u2028\u2029\ufeff]|^(?:---|\.\.\.|%)", re.MULTILINE)
+_FAST_REJECT: Final = re.compile(r"[\x85\u2028\u2029\ufeff]|^(?:---|\.\.\.|%)", re.MULTILINE)
 _FAST_KEY: Final = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,127}):(?: +(.*))?")
 _FAST_DQ: Final = re.compile(r'"[^"\\]*"(?: +(?:#.*)?)?')
 _FAST_SQ: Final = re.compile(r"'(?:[^']|'')*'(?: +(?:#.*)?)?")
@@ -46,7 +48,7 @@ def _plain_text(value: str) -> str | None:
         return None
     cut = value.find(" #")
     text = (value if cut < 0 else value[:cut]).rstrip(" ")
-    if ": " in text or text.endswith(":"):
+    if ": " in text or text.endswith(":") or _TAB in text:
         return None
     return text
 
@@ -84,6 +86,7 @@ class _Pending:
 def _skip_block_scalar(lines: list[str], start: int, parent_col: int) -> int | None:
     """The index of the first line after a block scalar's content, None if unusual."""
     content_indent: int | None = None
+    first_blank: int | None = None
     longest_blank = 0
     i = start
     while i < len(lines):
@@ -92,12 +95,15 @@ def _skip_block_scalar(lines: list[str], start: int, parent_col: int) -> int | N
         if not body:
             if content_indent is None:
                 longest_blank = max(longest_blank, len(line))
+                first_blank = len(line) if first_blank is None else first_blank
             i += 1
             continue
         indent = len(line) - len(body)
         if content_indent is None:
             if indent <= parent_col or longest_blank > indent:
                 return None
+            if first_blank and max(longest_blank, indent) > first_blank:
+                return None  # ruamel refuses leading blanks shorter than what follows
             content_indent = indent
         elif indent < content_indent:
             break
@@ -113,6 +119,10 @@ def fast_project_value(text: str) -> tuple[bool | None] | None:  # noqa: PLR0915
             return None
     if _FAST_REJECT.search(text) or Reader.NON_PRINTABLE.search(text):
         return None
+    # A tab is fine in a comment, a quoted scalar or a block scalar's text, and nowhere
+    # else we accept: as NUL (never in the text, see above) it matches none of the
+    # patterns' separators, and _plain_text refuses it.
+    text = text.replace("\t", _TAB)
     lines = text.split("\n")
     stack: list[_Frame] = []
     pending: _Pending | None = None
