@@ -217,6 +217,20 @@ class TestEdit:
         assert path.read_bytes() == content
         assert sorted(p.name for p in path.parent.iterdir()) == ["config.yml"]
 
+    @pytest.mark.parametrize("command", ["disable", "enable"])
+    @pytest.mark.parametrize("content", [b"# c\n|\n  text\n", b"# c\n| # k\n  text\n"])
+    def test_block_scalar_top_level_is_a_clean_error(
+        self, command: str, content: bytes, home: Path, tmp_path: Path
+    ) -> None:
+        """A top-level block scalar after a comment: one clean line, exit 1, no change."""
+        path = write_global(home, content)
+        done = run_cli([command], env=clean_env(home), cwd=tmp_path)
+        assert done.returncode == 1
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {path}: ")
+        assert "Traceback" not in done.stderr
+        assert path.read_bytes() == content
+
     def test_edit_and_status_agree_on_the_home_directory(self, home: Path, tmp_path: Path) -> None:
         """Without HOME, disable writes the file that status then reads (USERPROFILE)."""
         env = clean_env(home)

@@ -496,6 +496,8 @@ BROKEN = [
     ("- a\n", "line 1: the top level is a list, not a mapping"),
     ("a: &x 1\nb: *x\n", "line 2: invalid YAML: YAML aliases"),
     (b"a: \xff\n", "line 1: not valid UTF-8"),
+    ("# c\n|\n  text\n", "line 2: the top level is 'text\\n', not a mapping"),
+    ("# c\n| # k\n  text\n", "invalid YAML: the YAML parser failed (AssertionError)"),
 ]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from ruamel.yaml import YAML
 from ruamel.yaml.composer import Composer, ComposerError
@@ -29,6 +29,10 @@ from visivo.telemetry.policy.settings.keys import (
     GlobalSettings,
     Problem,
 )
+
+# Exceptions that ruamel's pure-Python parser raises from its internal consistency checks
+# (e.g. an ``assert`` in the round-trip comment handling) rather than as a YAMLError.
+_PARSER_FAILURES: Final = (AssertionError, AttributeError, IndexError, KeyError, TypeError)
 
 
 class _NoAliasComposer(Composer):
@@ -72,6 +76,8 @@ def compose(text: str, *, round_trip: bool = False) -> Node | None:
         raise Problem(f"invalid YAML: {_one_line(str(exc))}") from None
     except RecursionError:
         raise Problem("invalid YAML: nested too deeply") from None
+    except _PARSER_FAILURES as exc:  # the parser's own checks, reachable from odd input
+        raise Problem(f"invalid YAML: the YAML parser failed ({type(exc).__name__})") from None
     return node
 
 
