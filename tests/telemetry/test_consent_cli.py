@@ -259,6 +259,45 @@ class TestEdit:
         assert text == original + "  telemetry_enabled: false\n"
         assert not global_file(home).exists()
 
+    @pytest.mark.parametrize("command", ["disable", "enable"])
+    def test_symlinked_project_file_is_refused(
+        self, command: str, home: Path, tmp_path: Path
+    ) -> None:
+        """A symlinked project.visivo.yml is not edited: one line, exit 1, target untouched."""
+        outside = tmp_path / "outside.yml"
+        outside.write_text("name: elsewhere\ndefaults:\n  telemetry_enabled: true\n")
+        before = outside.read_bytes()
+        project = tmp_path / "project"
+        project.mkdir()
+        link = project / "project.visivo.yml"
+        link.symlink_to(outside)
+        done = run_cli(
+            [command, "--project", "--project-dir", str(project)], env=clean_env(home), cwd=tmp_path
+        )
+        assert done.returncode == 1
+        (line,) = done.stderr.strip().splitlines()
+        assert line == (
+            f"Error: {link}: is a symbolic link; a project file is edited only in place "
+            "(file not changed)"
+        )
+        assert outside.read_bytes() == before
+        assert link.is_symlink()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "outside.yml", "project"]
+
+    def test_symlinked_global_file_edits_its_target(self, home: Path, tmp_path: Path) -> None:
+        """The user's own symlinked ~/.visivo/config.yml stays a link; its target is edited."""
+        dotfiles = tmp_path / "dotfiles"
+        dotfiles.mkdir()
+        target = dotfiles / "visivo.yml"
+        target.write_text("profile: dev\n")
+        (home / ".visivo").mkdir()
+        global_file(home).symlink_to(target)
+        done = run_cli(["disable"], env=clean_env(home), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert global_file(home).is_symlink()
+        assert target.read_text() == "profile: dev\ntelemetry_enabled: false\n"
+        assert status_json(home, tmp_path)["decided_by"] == "global"
+
     def test_enable_names_the_source_that_still_opts_out(self, home: Path, tmp_path: Path) -> None:
         """enable succeeds but says which source keeps telemetry off."""
         done = run_cli(["enable"], env=clean_env(home, DO_NOT_TRACK="1"), cwd=tmp_path)

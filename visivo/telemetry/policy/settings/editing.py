@@ -37,7 +37,7 @@ def set_global_enabled(path: Path, enabled: bool) -> None:
     Raises:
         SettingsError: the file cannot be read, parsed or written; it is left unchanged.
     """
-    _edit(path, (GLOBAL_KEY,), enabled, private_parent=True)
+    _edit(path, (GLOBAL_KEY,), enabled, home_file=True)
 
 
 def set_project_enabled(path: Path, enabled: bool) -> None:
@@ -46,7 +46,7 @@ def set_project_enabled(path: Path, enabled: bool) -> None:
     Raises:
         SettingsError: the file cannot be read, parsed or written; it is left unchanged.
     """
-    _edit(path, (DEFAULTS_KEY, GLOBAL_KEY), enabled, private_parent=False)
+    _edit(path, (DEFAULTS_KEY, GLOBAL_KEY), enabled, home_file=False)
 
 
 def mark_notice_shown(path: Path) -> None:
@@ -55,7 +55,7 @@ def mark_notice_shown(path: Path) -> None:
     Raises:
         SettingsError: the file cannot be read, parsed or written; it is left unchanged.
     """
-    _edit(path, (NOTICE_KEY,), True, private_parent=True)
+    _edit(path, (NOTICE_KEY,), True, home_file=True)
 
 
 @attrs.frozen
@@ -262,7 +262,19 @@ def _current(mapping: MappingNode, keys: tuple[str, ...]) -> bool | None:
         return None
 
 
-def _edit(path: Path, keys: tuple[str, ...], enabled: bool, *, private_parent: bool) -> None:
+def _edit(path: Path, keys: tuple[str, ...], enabled: bool, *, home_file: bool) -> None:
+    """Set ``keys`` in the file at ``path``.
+
+    ``home_file``: the user's own file under the home directory, whose folder is created
+    private and whose symlink (dotfiles) is followed. Otherwise the file is a project's,
+    possibly from a cloned repository, and a symlink is refused so that no edit lands
+    outside the project.
+    """
+    if path.is_symlink() and not home_file:
+        raise SettingsError(
+            f"{path}: is a symbolic link; a project file is edited only in place "
+            "(file not changed)"
+        )
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:
         loaded = load(target)
@@ -272,7 +284,7 @@ def _edit(path: Path, keys: tuple[str, ...], enabled: bool, *, private_parent: b
         raise SettingsError(f"{path}: {problem.message} (file not changed)") from None
     if loaded is not None and new_text == text:
         return
-    if loaded is None and private_parent:
+    if loaded is None and home_file:
         make_private_dir(target.parent, path)
     data = new_text.encode("utf-8")
     if loaded is not None and loaded.bom:
