@@ -64,6 +64,17 @@ def _trace(rng: random.Random, n: int, ind: str, seq: str) -> list[str]:
     ]
 
 
+def _trace_merged(rng: random.Random, n: int, ind: str, seq: str) -> list[str]:
+    return [
+        f"{seq}- name: trace_{n}",
+        f"{seq}  model: ref(model_{rng.randint(0, 50)})",
+        f"{seq}  props:",
+        f"{seq}  {ind}<<: *weekly",
+        f"{seq}  {ind}y: ?{{ sum(amount) }}",
+        f"{seq}  tags: *tags",
+    ]
+
+
 def _chart(rng: random.Random, n: int, ind: str, seq: str) -> list[str]:
     return [
         f"{seq}- name: chart_{n}",
@@ -78,7 +89,14 @@ def _chart(rng: random.Random, n: int, ind: str, seq: str) -> list[str]:
 
 
 def make_project(
-    lines: int, *, seed: int = 0, flag: str = "false", indent: int = 2, offset: int = 2
+    lines: int,
+    *,
+    seed: int = 0,
+    flag: str = "false",
+    indent: int = 2,
+    offset: int = 2,
+    key: str = "telemetry_enabled",
+    aliases: bool = False,
 ) -> str:
     """A realistic project file of about ``lines`` lines with ``defaults:`` in the middle.
 
@@ -88,18 +106,30 @@ def make_project(
         flag: the text after ``telemetry_enabled:`` ("" leaves the key out).
         indent: the mapping indentation.
         offset: how far list dashes are indented under their key (0: indentless).
+        key: how the flag's key is spelled.
+        aliases: share trace properties through an anchor, aliases and a merge key.
     """
     rng = random.Random(seed)
     ind = " " * indent
     seq = " " * offset
     out = ["# Visivo project", "name: analytics", ""]
-    sections = [("sources", _source), ("models", _model), ("traces", _trace), ("charts", _chart)]
+    if aliases:
+        out += [
+            "shared:",
+            f"{ind}weekly: &weekly",
+            f"{ind}{ind}type: bar",
+            f"{ind}{ind}x: ?{{ date_trunc('week', created_at) }}",
+            f"{ind}tags: &tags [weekly, shared]",
+            "",
+        ]
+    traces = _trace_merged if aliases else _trace
+    sections = [("sources", _source), ("models", _model), ("traces", traces), ("charts", _chart)]
     per_section = max(1, lines // 4)
     for index, (section, make) in enumerate(sections):
         if index == 2:
             out += ["defaults:", f"{ind}source_name: source_0", f"{ind}alert_name: slack"]
             if flag:
-                out.append(f"{ind}telemetry_enabled: {flag}  # see docs/telemetry.md")
+                out.append(f"{ind}{key}: {flag}  # see docs/telemetry.md")
             out.append("")
         out += [f"# --- {section} ---", f"{section}:"]
         start = len(out)
@@ -123,7 +153,9 @@ def main() -> int:
     """Print a table of timings; exit 1 when ``read_project`` misses the floor."""
     from visivo.telemetry.policy import settings
     from visivo.telemetry.policy.settings.fast import fast_project_value
-    from visivo.telemetry.policy.settings.reading import compose, project_value
+    from visivo.telemetry.policy.settings.keys import Found
+    from visivo.telemetry.policy.settings.nodes import compose
+    from visivo.telemetry.policy.settings.reading import project_value
 
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder) / settings.PROJECT_FILE
@@ -131,7 +163,7 @@ def main() -> int:
         project.write_text(text, encoding="utf-8")
         glob = Path(folder) / "config.yml"
         glob.write_text("telemetry_enabled: false\ntelemetry_endpoint: https://t.example\n")
-        assert fast_project_value(text) is not None, "fast path did not answer"
+        assert fast_project_value(text) == Found(False), "fast path did not answer"
         rows = [
             ("read_project (fast path)", lambda: settings.read_project(project), 50),
             (

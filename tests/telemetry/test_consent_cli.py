@@ -17,6 +17,7 @@ import pytest
 
 from tests.servers import Collector
 from tests.support import clean_env, run_cli, run_python
+from tests.telemetry.policy.test_settings import bench
 from visivo.telemetry.notice import NOTICE
 
 BILLION_LAUGHS = (
@@ -38,7 +39,8 @@ BAD_GLOBAL_FILES: dict[str, bytes] = {
     "integer": b"telemetry_enabled: 1\n",
     "list": b"telemetry_enabled: [false]\n",
     "over 1 MiB": b"telemetry_enabled: true\n" + b"# padding\n" * 110_000,
-    "billion laughs": BILLION_LAUGHS.encode(),
+    "empty value": b"telemetry_enabled:\n",
+    "misspelt, not a boolean": b"Telemetry_Enabled: off\n",
 }
 
 
@@ -91,6 +93,56 @@ class TestStatus:
         assert isinstance(error, str)
         assert error
         assert "\n" not in error
+
+    def test_billion_laughs_is_read_without_expanding(self, home: Path, tmp_path: Path) -> None:
+        """Aliases that would expand exponentially are plain YAML: read quickly, as written."""
+        write_global(home, BILLION_LAUGHS.encode())
+        started = time.monotonic()
+        report = status_json(home, tmp_path)
+        assert time.monotonic() - started < 10
+        assert report["enabled"] is True
+        assert source(report, "global")["value"] is True
+
+    @pytest.mark.parametrize("where", ["project", "global"])
+    def test_misspelt_key_is_honoured_and_named(
+        self, where: str, home: Path, tmp_path: Path
+    ) -> None:
+        """telemetry-enabled: false opts out, and status names the spelling to fix."""
+        if where == "global":
+            write_global(home, b"telemetry-enabled: false\n")
+        else:
+            (tmp_path / "project.visivo.yml").write_text("defaults:\n  telemetry-enabled: false\n")
+        note = "read `telemetry-enabled` as `telemetry_enabled`; fix the spelling"
+        report = status_json(home, tmp_path)
+        assert report["enabled"] is False
+        assert report["decided_by"] == where
+        assert source(report, where)["note"] == note
+        done = run_cli(["status"], env=clean_env(home), cwd=tmp_path)
+        (line,) = [line for line in done.stdout.splitlines() if line.strip().startswith(where)]
+        assert line.endswith(f"false (opts out); {note}")
+
+    def test_broken_project_without_the_key_says_nothing(self, home: Path, tmp_path: Path) -> None:
+        """A project file that does not parse and never mentions the key leaves telemetry on."""
+        (tmp_path / "project.visivo.yml").write_text("models:\n  - name: [a,\n")
+        report = status_json(home, tmp_path)
+        assert report["enabled"] is True
+        assert source(report, "project")["error"] is None
+        assert source(report, "project")["exists"] is True
+
+    def test_start_is_not_blocked_by_a_huge_odd_project(self, home: Path, tmp_path: Path) -> None:
+        """start() reads an 850 KiB project with a tab in its indentation in well under 1 s."""
+        text = bench.make_project(33_000)
+        cut = text.rindex("\n  - name: chart_")
+        (tmp_path / "project.visivo.yml").write_text(text[:cut] + "\n  -\tname: odd" + text[cut:])
+        code = (
+            "import time\nimport visivo.telemetry as t\nstarted = time.perf_counter()\n"
+            "t.start()\nprint(time.perf_counter() - started, t.status().enabled)\n"
+        )
+        done = run_python(code, env=clean_env(home, VISIVO_TELEMETRY_SINK="null"), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        seconds, enabled = done.stdout.split()
+        assert float(seconds) < 0.6
+        assert enabled == "False"
 
     def test_yaml_error_names_the_line(self, home: Path, tmp_path: Path) -> None:
         """A malformed file's problem carries its line number, counted from 1."""

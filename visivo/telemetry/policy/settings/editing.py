@@ -20,7 +20,7 @@ from visivo.telemetry.policy.settings.keys import (
     Problem,
     SettingsError,
 )
-from visivo.telemetry.policy.settings.reading import (
+from visivo.telemetry.policy.settings.nodes import (
     bool_value,
     compose,
     describe,
@@ -72,26 +72,30 @@ def _shape(node: Node | None) -> _Shape:
     """The document's meaning, without formatting, for comparing before and after."""
     if node is None:
         return None
+    anchor = node.anchor  # an edit must never drop one: aliases elsewhere name it
     if isinstance(node, ScalarNode):
-        return ("scalar", str(node.tag), str(node.value))
+        return ("scalar", str(node.tag), str(node.value), anchor)
     if isinstance(node, SequenceNode):
-        return ("seq", tuple(_shape(item) for item in node.value))
-    return ("map", tuple((_shape(k), _shape(v)) for k, v in node.value))
+        return ("seq", tuple(_shape(item) for item in node.value), anchor)
+    return ("map", tuple((_shape(k), _shape(v)) for k, v in node.value), anchor)
 
 
 def _with_value(shape: _Shape, keys: tuple[str, ...], word: str) -> _Shape:
-    pairs = list(shape[1]) if shape is not None and shape[0] == "map" else []
-    key_shape = ("scalar", STR_TAG, keys[0])
+    pairs: list[Any] = []
+    anchor = None
+    if shape is not None and shape[0] == "map":
+        pairs, anchor = list(shape[1]), shape[2]
     for index, (key, value) in enumerate(pairs):
-        if key == key_shape:
-            new = ("scalar", BOOL_TAG, word) if len(keys) == 1 else None
+        if key[:3] == ("scalar", STR_TAG, keys[0]):
+            new = ("scalar", BOOL_TAG, word, None) if len(keys) == 1 else None
             pairs[index] = (key, new or _with_value(value, keys[1:], word))
-            return ("map", tuple(pairs))
+            return ("map", tuple(pairs), anchor)
+    key_shape = ("scalar", STR_TAG, keys[0], None)
     if len(keys) == 1:
-        pairs.append((key_shape, ("scalar", BOOL_TAG, word)))
+        pairs.append((key_shape, ("scalar", BOOL_TAG, word, None)))
     else:
         pairs.append((key_shape, _with_value(None, keys[1:], word)))
-    return ("map", tuple(pairs))
+    return ("map", tuple(pairs), anchor)
 
 
 def _content_end(text: str, node: Node) -> int:
@@ -257,7 +261,7 @@ def _current(mapping: MappingNode, keys: tuple[str, ...]) -> bool | None:
     if len(keys) > 1:
         return _current(entry[1], keys[1:]) if isinstance(entry[1], MappingNode) else None
     try:
-        return bool_value(entry[1], keys[0])
+        return bool_value(entry[1], entry[0])
     except Problem:
         return None
 
@@ -272,8 +276,7 @@ def _edit(path: Path, keys: tuple[str, ...], enabled: bool, *, home_file: bool) 
     """
     if path.is_symlink() and not home_file:
         raise SettingsError(
-            f"{path}: is a symbolic link; a project file is edited only in place "
-            "(file not changed)"
+            f"{path}: is a symbolic link; a project file is edited only in place (file not changed)"
         )
     target = Path(os.path.realpath(path)) if path.is_symlink() else path
     try:

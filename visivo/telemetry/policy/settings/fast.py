@@ -19,26 +19,29 @@ from typing import Final
 import attrs
 from ruamel.yaml.reader import Reader
 
-from visivo.telemetry.policy.settings.keys import DEFAULTS_KEY, GLOBAL_KEY
+from visivo.telemetry.policy.settings.keys import DEFAULTS_KEY, Found, combine, is_enabled_key
 
 _MAX_FAST_DEPTH: Final = 50
 _TAB: Final = "\x00"  # what a tab becomes while scanning
 
 _FAST_REJECT: Final = re.compile(r"[\x85\u2028\u2029\ufeff]|^(?:---|\.\.\.|%)", re.MULTILINE)
-_FAST_KEY: Final = re.compile(r"([A-Za-z0-9_][A-Za-z0-9_./-]{0,127}):(?: +(.*))?")
+_FAST_KEY: Final = re.compile(r"(<<|[A-Za-z0-9_][A-Za-z0-9_./-]{0,127}):(?: +(.*))?")
+_MERGE: Final = "<<"
+_FAST_ANCHOR: Final = re.compile(r"&[A-Za-z0-9_-]+(?= |$)")
+_FAST_ALIAS: Final = re.compile(r"\*[A-Za-z0-9_-]+(?: +(?:#.*)?)?")
 _FAST_DQ: Final = re.compile(r'"[^"\\]*"(?: +(?:#.*)?)?')
 _FAST_SQ: Final = re.compile(r"'(?:[^']|'')*'(?: +(?:#.*)?)?")
 _FAST_BLOCK: Final = re.compile(r"[|>][+-]?(?: +(?:#.*)?)?")
 _FAST_ITEM: Final = r"""(?:[A-Za-z0-9_][A-Za-z0-9_.()/-]*|"[^"\\]*"|'(?:[^']|'')*')"""
+_FAST_SEQ_ITEM: Final = rf"(?:{_FAST_ITEM}|\*[A-Za-z0-9_-]+)"
 _FAST_FLOW: Final = re.compile(
-    rf"""(?:\[ *(?:{_FAST_ITEM}(?: *, *{_FAST_ITEM})*)? *\]"""
+    rf"""(?:\[ *(?:{_FAST_SEQ_ITEM}(?: *, *{_FAST_SEQ_ITEM})*)? *\]"""
     rf"""|\{{ *(?:{_FAST_ITEM}: +{_FAST_ITEM}(?: *, *{_FAST_ITEM}: +{_FAST_ITEM})*)? *\}})"""
     r"(?: +(?:#.*)?)?"
 )
 _PLAIN_NEVER_FIRST: Final = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _TRUE_WORDS: Final = frozenset({"true", "True", "TRUE"})
 _FALSE_WORDS: Final = frozenset({"false", "False", "FALSE"})
-_NULL_WORDS: Final = frozenset({"null", "Null", "NULL", "~"})
 
 
 def _plain_text(value: str) -> str | None:
@@ -61,6 +64,8 @@ def _inline_ok(value: str) -> bool:
         return _FAST_SQ.fullmatch(value) is not None
     if value[0] in "[{":
         return _FAST_FLOW.fullmatch(value) is not None
+    if value[0] == "*":
+        return _FAST_ALIAS.fullmatch(value) is not None
     return _plain_text(value) is not None
 
 
@@ -71,7 +76,7 @@ class _Frame:
     indentless: bool = False
     is_root: bool = False
     is_defaults: bool = False
-    seen: bool = False  # the relevant key (defaults / telemetry_enabled) was seen here
+    seen: set[str] = attrs.field(factory=set)  # relevant keys (defaults, the flag) seen here
 
 
 @attrs.define
@@ -80,7 +85,7 @@ class _Pending:
 
     col: int
     is_defaults: bool
-    is_flag: bool
+    key: str | None  # the flag's key as written, when this is the flag
 
 
 def _skip_block_scalar(lines: list[str], start: int, parent_col: int) -> int | None:
@@ -111,14 +116,22 @@ def _skip_block_scalar(lines: list[str], start: int, parent_col: int) -> int | N
     return i if content_indent is not None else None
 
 
-def fast_project_value(text: str) -> tuple[bool | None] | None:  # noqa: PLR0915 - one scan
-    """``(value,)`` of ``defaults.telemetry_enabled`` for a simple, valid file, else None."""
+@attrs.frozen
+class GaveUp:
+    """The fast path cannot vouch for the file; ``line`` (1-based) is where it stopped."""
+
+    line: int
+
+
+def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
+    """What ``defaults.telemetry_enabled`` says in a simple, valid file, else GaveUp."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
         if "\r" in text:
-            return None
-    if _FAST_REJECT.search(text) or Reader.NON_PRINTABLE.search(text):
-        return None
+            return GaveUp(text.count("\n", 0, text.index("\r")) + 1)
+    odd = _FAST_REJECT.search(text) or Reader.NON_PRINTABLE.search(text)
+    if odd is not None:
+        return GaveUp(text.count("\n", 0, odd.start()) + 1)
     # A tab is fine in a comment, a quoted scalar or a block scalar's text, and nowhere
     # else we accept: as NUL (never in the text, see above) it matches none of the
     # patterns' separators, and _plain_text refuses it.
@@ -126,7 +139,7 @@ def fast_project_value(text: str) -> tuple[bool | None] | None:  # noqa: PLR0915
     lines = text.split("\n")
     stack: list[_Frame] = []
     pending: _Pending | None = None
-    flag: bool | None = None
+    entries: list[tuple[str, bool]] = []
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -139,19 +152,19 @@ def fast_project_value(text: str) -> tuple[bool | None] | None:  # noqa: PLR0915
         if pending is not None:
             opened = pending
             pending = None
-            if indent > opened.col or (indent == opened.col and is_entry and not opened.is_flag):
-                if opened.is_flag or (opened.is_defaults and is_entry):
-                    return None  # a collection where a boolean or a mapping belongs
+            if indent > opened.col or (indent == opened.col and is_entry and not opened.key):
+                if opened.key or (opened.is_defaults and is_entry):
+                    return GaveUp(i)  # a collection where a boolean or a mapping belongs
                 if len(stack) >= _MAX_FAST_DEPTH:
-                    return None
+                    return GaveUp(i)
                 frame = _Frame(indent, not is_entry, indentless=indent == opened.col)
                 frame.is_defaults = opened.is_defaults
                 stack.append(frame)
-            elif opened.is_defaults:
-                return None  # ``defaults:`` with a null value: rare, let the parser say
+            elif opened.is_defaults or opened.key:
+                return GaveUp(i)  # null: rare, and an error for the flag; the parser says
         if not stack:
             if indent != 0 or is_entry:
-                return None
+                return GaveUp(i)
             stack.append(_Frame(0, is_map=True, is_root=True))
         while stack and (
             stack[-1].indent > indent
@@ -159,60 +172,67 @@ def fast_project_value(text: str) -> tuple[bool | None] | None:  # noqa: PLR0915
         ):
             stack.pop()
         if not stack or stack[-1].indent != indent:
-            return None
+            return GaveUp(i)
         frame = stack[-1]
         col = indent
         if not frame.is_map:
             if not is_entry:
-                return None
+                return GaveUp(i)
             rest = body[1:].lstrip(" ")
             col = indent + len(body) - len(rest)
-            if not rest or rest[0] == "#" or rest == "-" or rest.startswith("- "):
-                return None
+            if not rest or rest[0] in "#&" or rest == "-" or rest.startswith("- "):
+                return GaveUp(i)
             if _FAST_KEY.fullmatch(rest) is None:
                 if _FAST_BLOCK.fullmatch(rest) is not None or not _inline_ok(rest):
-                    return None
+                    return GaveUp(i)
                 continue
             if len(stack) >= _MAX_FAST_DEPTH:
-                return None
+                return GaveUp(i)
             frame = _Frame(col, is_map=True)
             stack.append(frame)
             body = rest
         elif is_entry:
-            return None
+            return GaveUp(i)
         match = _FAST_KEY.fullmatch(body)
         if match is None:
-            return None
+            return GaveUp(i)
         key, value = match.group(1), (match.group(2) or "")
         is_defaults = frame.is_root and key == DEFAULTS_KEY
-        is_flag = frame.is_defaults and key == GLOBAL_KEY
-        if is_defaults or is_flag:
-            if frame.seen:
-                return None  # a duplicate: the parser reports it
-            frame.seen = True
+        flag_key = key if frame.is_defaults and is_enabled_key(key) else None
+        if key == _MERGE and (frame.is_root or frame.is_defaults):
+            return GaveUp(i)  # a merge on the key path: the parser follows it
+        if is_defaults or flag_key:
+            if key in frame.seen:
+                return GaveUp(i)  # a duplicate: the parser reports it
+            frame.seen.add(key)
+        anchor = _FAST_ANCHOR.match(value)
+        if anchor is not None:
+            value = value[anchor.end() :].lstrip(" ")
+            if value[:1] == "*":
+                return GaveUp(i)  # an alias cannot have an anchor
         if not value or value[0] == "#":
-            pending = _Pending(col, is_defaults, is_flag)
+            pending = _Pending(col, is_defaults, flag_key)
             continue
         if is_defaults:
-            return None  # ``defaults: <inline>``: rare, let the parser decide
+            return GaveUp(i)  # ``defaults: <inline>``: rare, let the parser decide
         if _FAST_BLOCK.fullmatch(value) is not None:
-            if is_flag:
-                return None
+            if flag_key:
+                return GaveUp(i)
             after = _skip_block_scalar(lines, i, col)
             if after is None:
-                return None
+                return GaveUp(i)
             i = after
             continue
         if not _inline_ok(value):
-            return None
-        if is_flag:
-            word = _plain_text(value) if value[0] not in "\"'[{" else None
+            return GaveUp(i)
+        if flag_key:
+            word = _plain_text(value) if value[0] not in "\"'[{*" else None
             if word in _TRUE_WORDS:
-                flag = True
+                entries.append((flag_key, True))
             elif word in _FALSE_WORDS:
-                flag = False
-            elif word not in _NULL_WORDS:
-                return None  # not a boolean: the parser words the error
-    if pending is not None and pending.is_defaults:
-        return None
-    return (flag,)
+                entries.append((flag_key, False))
+            else:
+                return GaveUp(i)  # not a boolean: the parser words the error
+    if pending is not None and (pending.is_defaults or pending.key):
+        return GaveUp(len(lines))
+    return combine(entries)

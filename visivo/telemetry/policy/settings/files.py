@@ -23,6 +23,15 @@ class Loaded:
     text: str  # decoded, without the BOM
     bom: bool
     mode: int
+    size: int  # bytes
+
+
+class NotUtf8(Problem):
+    """The file is not UTF-8; ``text`` is what it says with the bad bytes replaced."""
+
+    def __init__(self, message: str, text: str) -> None:
+        super().__init__(message)
+        self.text = text
 
 
 def load(path: Path) -> Loaded | None:
@@ -68,8 +77,11 @@ def load(path: Path) -> Loaded | None:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = body.count(b"\n", 0, exc.start) + 1
-        raise Problem(f"line {line}: not valid UTF-8 (byte 0x{body[exc.start]:02x})") from None
-    return Loaded(text, bom, stat.S_IMODE(info.st_mode))
+        raise NotUtf8(
+            f"line {line}: not valid UTF-8 (byte 0x{body[exc.start]:02x})",
+            body.decode("utf-8", "replace"),
+        ) from None
+    return Loaded(text, bom, stat.S_IMODE(info.st_mode), len(data))
 
 
 def write_atomic(path: Path, data: bytes, mode: int | None, shown: Path) -> None:
