@@ -99,17 +99,10 @@ class TestBrokenProjects:
         assert reading.opts_out
 
 
-def huge_project(extra: str, flag: str = "false") -> str:
-    """About 850 KiB of realistic project, with ``extra`` inserted near the end."""
-    text = bench.make_project(33_000, flag=flag)
-    cut = text.rindex("\n  - name: chart_")
-    return text[:cut] + extra + text[cut:]
-
-
 class TestLargeProjects:
     def test_huge_project_with_a_tab_in_sql_is_fast(self, tmp_path: Path) -> None:
         """An 850 KiB project with a tab in a block scalar is read by the fast path."""
-        text = huge_project("").replace("as total", "as\ttotal", 1)
+        text = bench.huge_project("").replace("as total", "as\ttotal", 1)
         assert 800 * 1024 < len(text) < 900 * 1024
         reading, seconds = timed(lambda: project(tmp_path, text))
         assert isinstance(reading, Reading)
@@ -120,7 +113,7 @@ class TestLargeProjects:
         self, tmp_path: Path
     ) -> None:
         """An 850 KiB project with a tab in its indentation opts out at once, naming the line."""
-        text = huge_project("\n  -\tname: odd")
+        text = bench.huge_project("\n  -\tname: odd")
         line = text[: text.index("\t")].count("\n") + 1
         assert isinstance(fast_project_value(text), GaveUp)
         reading, seconds = timed(lambda: project(tmp_path, text))
@@ -132,7 +125,7 @@ class TestLargeProjects:
 
     def test_huge_broken_project_without_mention_says_nothing_fast(self, tmp_path: Path) -> None:
         """An 850 KiB broken project that never mentions the key is not parsed at all."""
-        text = huge_project("\n  -\tname: odd", flag="")
+        text = bench.huge_project("\n  -\tname: odd", flag="")
         assert not may_mention_key(text)
         reading, seconds = timed(lambda: project(tmp_path, text))
         assert reading == Reading(str(tmp_path / PROJECT_FILE), exists=True)
