@@ -315,7 +315,8 @@ def full_answer(text: str) -> Found | str:
         return problem.message
 
 
-_FLAGS = ["true", "false", "True", "FALSE", "null", "~", "", "no", "'false'", "1", "[false]"]
+_FLAGS = ["true", "false", "True", "FALSE", "null", "~", "", "no", "'false'", "1", "[false]",
+          "*tags", "&f false"]  # fmt: skip
 _NOISE = [":", " ", "  ", "-", "- ", "'", '"', "#", " #", "[", "{", "}", "&a ", "*a", "!", "|",
           "\t", "\n", "\n  ", "? ", "%", "---\n", "\r", "\\", "@", ",", "  x: 1\n",
           "\n \n", " #\t", "\t#", "\n\t", " \t "]  # fmt: skip
@@ -329,6 +330,8 @@ def generated_project(rng: random.Random) -> str:
         flag=rng.choice(_FLAGS),
         indent=rng.choice([2, 4]),
         offset=rng.choice([0, 2, 4]),
+        key=rng.choice([GLOBAL_KEY, GLOBAL_KEY, "Telemetry-Enabled", "telemtry_enabled"]),
+        aliases=rng.random() < 0.3,
     )
     lines = text.split("\n")
     for _ in range(rng.choice([0, 0, 1, 2])):  # structural edits
@@ -600,6 +603,7 @@ class TestRoundTripProperty:
             flag=rng.choice(["", "true", "false", "'no'"]),
             indent=rng.choice([2, 4]),
             offset=rng.choice([0, 2, 4]),
+            aliases=rng.random() < 0.3,
         )
         if rng.random() < 0.3:
             text = text.replace("\n", "\r\n")
