@@ -25,11 +25,17 @@ def project(tmp_path: Path, text: str | bytes) -> Reading:
 
 
 def timed(func: object) -> tuple[object, float]:
-    """Call ``func`` and return its result and the seconds it took."""
+    """Call ``func`` three times; return its result and the fastest call's seconds.
+
+    The fastest of three keeps the bound meaningful on a machine busy with other work.
+    """
     assert callable(func)
-    start = time.perf_counter()
-    result = func()
-    return result, time.perf_counter() - start
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        result = func()
+        best = min(best, time.perf_counter() - start)
+    return result, best
 
 
 class TestAliases:
