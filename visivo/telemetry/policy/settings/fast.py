@@ -3,12 +3,14 @@
 A Visivo project file has thousands of lines, and ruamel's pure-Python parser needs
 most of a second for 5,000 of them. Most project files use a small, regular part of
 YAML: block mappings and lists, plain or single-line quoted scalars, block scalars
-for SQL. For such a file a line scanner can check the whole structure and find
-``defaults.telemetry_enabled`` in a few milliseconds. It answers only when every line
-is one it fully understands and the structure is valid; for anything else (any error,
-anchors, tags, tabs outside comments, quotes and block scalars, flow style it cannot
-check, several documents, ...) it returns None and the full parse decides, so an error
-anywhere in the file is still reported.
+for SQL, anchors and aliases to share a few properties. For such a file a line scanner
+can check the whole structure and find ``defaults.telemetry_enabled`` (or a near
+spelling) in a few milliseconds. It answers only when every line is one it fully
+understands and the structure is valid; for anything else (any error, tags, tabs outside
+comments, quotes and block scalars, flow style it cannot check, several documents, an
+alias or a merge key on the key path, a value that is not ``true``/``false``, ...) it
+gives up, naming the line, and the full parse decides, so an error anywhere in the file
+is still reported.
 """
 
 from __future__ import annotations
@@ -19,7 +21,13 @@ from typing import Final
 import attrs
 from ruamel.yaml.reader import Reader
 
-from visivo.telemetry.policy.settings.keys import DEFAULTS_KEY, Found, combine, is_enabled_key
+from visivo.telemetry.policy.settings.keys import (
+    DEFAULTS_KEY,
+    Found,
+    Problem,
+    combine,
+    is_enabled_key,
+)
 
 _MAX_FAST_DEPTH: Final = 50
 _TAB: Final = "\x00"  # what a tab becomes while scanning
@@ -42,6 +50,7 @@ _FAST_FLOW: Final = re.compile(
 _PLAIN_NEVER_FIRST: Final = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _TRUE_WORDS: Final = frozenset({"true", "True", "TRUE"})
 _FALSE_WORDS: Final = frozenset({"false", "False", "FALSE"})
+_NULL_WORDS: Final = frozenset({"null", "Null", "NULL", "~"})
 
 
 def _plain_text(value: str) -> str | None:
@@ -86,6 +95,7 @@ class _Pending:
     col: int
     is_defaults: bool
     key: str | None  # the flag's key as written, when this is the flag
+    line: int
 
 
 def _skip_block_scalar(lines: list[str], start: int, parent_col: int) -> int | None:
@@ -124,7 +134,11 @@ class GaveUp:
 
 
 def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
-    """What ``defaults.telemetry_enabled`` says in a simple, valid file, else GaveUp."""
+    """What ``defaults.telemetry_enabled`` says in a simple, valid file, else GaveUp.
+
+    Raises:
+        Problem: the file is valid but the flag is empty (null), as the full parse says.
+    """
     if "\r" in text:
         text = text.replace("\r\n", "\n")
         if "\r" in text:
@@ -140,6 +154,7 @@ def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
     stack: list[_Frame] = []
     pending: _Pending | None = None
     entries: list[tuple[str, bool]] = []
+    empty: str | None = None  # the error for the first null flag, reported if all else is fine
     i = 0
     while i < len(lines):
         line = lines[i]
@@ -160,8 +175,10 @@ def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
                 frame = _Frame(indent, not is_entry, indentless=indent == opened.col)
                 frame.is_defaults = opened.is_defaults
                 stack.append(frame)
-            elif opened.is_defaults or opened.key:
-                return GaveUp(i)  # null: rare, and an error for the flag; the parser says
+            elif opened.is_defaults:
+                return GaveUp(i)  # ``defaults:`` null: rare, let the parser say
+            elif opened.key:
+                empty = empty or _not_a_boolean(opened.line, opened.key, "")
         if not stack:
             if indent != 0 or is_entry:
                 return GaveUp(i)
@@ -211,7 +228,7 @@ def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
             if value[:1] == "*":
                 return GaveUp(i)  # an alias cannot have an anchor
         if not value or value[0] == "#":
-            pending = _Pending(col, is_defaults, flag_key)
+            pending = _Pending(col, is_defaults, flag_key, i)
             continue
         if is_defaults:
             return GaveUp(i)  # ``defaults: <inline>``: rare, let the parser decide
@@ -231,8 +248,20 @@ def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
                 entries.append((flag_key, True))
             elif word in _FALSE_WORDS:
                 entries.append((flag_key, False))
+            elif word in _NULL_WORDS:
+                empty = empty or _not_a_boolean(i, flag_key, word)
             else:
                 return GaveUp(i)  # not a boolean: the parser words the error
-    if pending is not None and (pending.is_defaults or pending.key):
+    if pending is not None and pending.is_defaults:
         return GaveUp(len(lines))
+    if pending is not None and pending.key:
+        empty = empty or _not_a_boolean(pending.line, pending.key, "")
+    if empty is not None:
+        raise Problem(empty)  # the whole file is valid: the first empty flag is the error
     return combine(entries)
+
+
+def _not_a_boolean(line: int, key: str, word: str) -> str:
+    """The full parse's error for a null flag (see nodes.bool_value)."""
+    shown = "null" if word in ("", "~") else word
+    return f"line {line}: {key} is not a boolean: {shown} (use true or false)"
