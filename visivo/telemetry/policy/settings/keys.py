@@ -134,7 +134,7 @@ def combine(entries: Sequence[tuple[str, bool]]) -> Found:
     notes: list[str] = []
     for key, flag in entries:
         if key == GLOBAL_KEY:
-            value = flag if value is None else value and flag
+            value = flag if value is None else value  # already False: a misspelt opt-out
         elif flag:
             notes.append(f"ignored `{key}: true`, only `{GLOBAL_KEY}: true` counts")
         else:
