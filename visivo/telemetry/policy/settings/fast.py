@@ -222,7 +222,7 @@ def fast_project_value(text: str) -> Found | GaveUp:  # noqa: PLR0915 - one scan
             if key in frame.seen:
                 return GaveUp(i)  # a duplicate: the parser reports it
             frame.seen.add(key)
-        anchor = _FAST_ANCHOR.match(value)
+        anchor = _FAST_ANCHOR.match(value) if value[:1] == "&" else None
         if anchor is not None:
             value = value[anchor.end() :].lstrip(" ")
             if value[:1] == "*":
