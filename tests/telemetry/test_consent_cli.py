@@ -17,6 +17,7 @@ import pytest
 
 from tests.servers import Collector
 from tests.support import clean_env, run_cli, run_python
+from tests.telemetry.policy.test_settings import bench
 from visivo.telemetry.notice import NOTICE
 
 BILLION_LAUGHS = (
@@ -38,7 +39,8 @@ BAD_GLOBAL_FILES: dict[str, bytes] = {
     "integer": b"telemetry_enabled: 1\n",
     "list": b"telemetry_enabled: [false]\n",
     "over 1 MiB": b"telemetry_enabled: true\n" + b"# padding\n" * 110_000,
-    "billion laughs": BILLION_LAUGHS.encode(),
+    "empty value": b"telemetry_enabled:\n",
+    "misspelt, not a boolean": b"Telemetry_Enabled: off\n",
 }
 
 
@@ -91,6 +93,54 @@ class TestStatus:
         assert isinstance(error, str)
         assert error
         assert "\n" not in error
+
+    def test_billion_laughs_is_read_without_expanding(self, home: Path, tmp_path: Path) -> None:
+        """Aliases that would expand exponentially are plain YAML: read quickly, as written."""
+        write_global(home, BILLION_LAUGHS.encode())
+        started = time.monotonic()
+        report = status_json(home, tmp_path)
+        assert time.monotonic() - started < 10
+        assert report["enabled"] is True
+        assert source(report, "global")["value"] is True
+
+    @pytest.mark.parametrize("where", ["project", "global"])
+    def test_misspelt_key_is_honoured_and_named(
+        self, where: str, home: Path, tmp_path: Path
+    ) -> None:
+        """telemetry-enabled: false opts out, and status names the spelling to fix."""
+        if where == "global":
+            write_global(home, b"telemetry-enabled: false\n")
+        else:
+            (tmp_path / "project.visivo.yml").write_text("defaults:\n  telemetry-enabled: false\n")
+        note = "read `telemetry-enabled` as `telemetry_enabled`; fix the spelling"
+        report = status_json(home, tmp_path)
+        assert report["enabled"] is False
+        assert report["decided_by"] == where
+        assert source(report, where)["note"] == note
+        done = run_cli(["status"], env=clean_env(home), cwd=tmp_path)
+        (line,) = [line for line in done.stdout.splitlines() if line.strip().startswith(where)]
+        assert line.endswith(f"false (opts out); {note}")
+
+    def test_broken_project_without_the_key_says_nothing(self, home: Path, tmp_path: Path) -> None:
+        """A project file that does not parse and never mentions the key leaves telemetry on."""
+        (tmp_path / "project.visivo.yml").write_text("models:\n  - name: [a,\n")
+        report = status_json(home, tmp_path)
+        assert report["enabled"] is True
+        assert source(report, "project")["error"] is None
+        assert source(report, "project")["exists"] is True
+
+    def test_start_is_not_blocked_by_a_huge_odd_project(self, home: Path, tmp_path: Path) -> None:
+        """start() reads an 850 KiB project with a tab in its indentation in under 1 s."""
+        (tmp_path / "project.visivo.yml").write_text(bench.huge_project("\n  -\tname: odd"))
+        code = (
+            "import time\nimport visivo.telemetry as t\nstarted = time.perf_counter()\n"
+            "t.start()\nprint(time.perf_counter() - started, t.status().enabled)\n"
+        )
+        done = run_python(code, env=clean_env(home, VISIVO_TELEMETRY_SINK="null"), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        seconds, enabled = done.stdout.split()
+        assert float(seconds) < 1.0
+        assert enabled == "False"
 
     def test_yaml_error_names_the_line(self, home: Path, tmp_path: Path) -> None:
         """A malformed file's problem carries its line number, counted from 1."""
@@ -217,6 +267,20 @@ class TestEdit:
         assert path.read_bytes() == content
         assert sorted(p.name for p in path.parent.iterdir()) == ["config.yml"]
 
+    @pytest.mark.parametrize("command", ["disable", "enable"])
+    @pytest.mark.parametrize("content", [b"# c\n|\n  text\n", b"# c\n| # k\n  text\n"])
+    def test_block_scalar_top_level_is_a_clean_error(
+        self, command: str, content: bytes, home: Path, tmp_path: Path
+    ) -> None:
+        """A top-level block scalar after a comment: one clean line, exit 1, no change."""
+        path = write_global(home, content)
+        done = run_cli([command], env=clean_env(home), cwd=tmp_path)
+        assert done.returncode == 1
+        (line,) = done.stderr.strip().splitlines()
+        assert line.startswith(f"Error: {path}: ")
+        assert "Traceback" not in done.stderr
+        assert path.read_bytes() == content
+
     def test_edit_and_status_agree_on_the_home_directory(self, home: Path, tmp_path: Path) -> None:
         """Without HOME, disable writes the file that status then reads (USERPROFILE)."""
         env = clean_env(home)
@@ -244,6 +308,45 @@ class TestEdit:
         text = (project / "project.visivo.yml").read_text()
         assert text == original + "  telemetry_enabled: false\n"
         assert not global_file(home).exists()
+
+    @pytest.mark.parametrize("command", ["disable", "enable"])
+    def test_symlinked_project_file_is_refused(
+        self, command: str, home: Path, tmp_path: Path
+    ) -> None:
+        """A symlinked project.visivo.yml is not edited: one line, exit 1, target untouched."""
+        outside = tmp_path / "outside.yml"
+        outside.write_text("name: elsewhere\ndefaults:\n  telemetry_enabled: true\n")
+        before = outside.read_bytes()
+        project = tmp_path / "project"
+        project.mkdir()
+        link = project / "project.visivo.yml"
+        link.symlink_to(outside)
+        done = run_cli(
+            [command, "--project", "--project-dir", str(project)], env=clean_env(home), cwd=tmp_path
+        )
+        assert done.returncode == 1
+        (line,) = done.stderr.strip().splitlines()
+        assert line == (
+            f"Error: {link}: is a symbolic link; a project file is edited only in place "
+            "(file not changed)"
+        )
+        assert outside.read_bytes() == before
+        assert link.is_symlink()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "outside.yml", "project"]
+
+    def test_symlinked_global_file_edits_its_target(self, home: Path, tmp_path: Path) -> None:
+        """The user's own symlinked ~/.visivo/config.yml stays a link; its target is edited."""
+        dotfiles = tmp_path / "dotfiles"
+        dotfiles.mkdir()
+        target = dotfiles / "visivo.yml"
+        target.write_text("profile: dev\n")
+        (home / ".visivo").mkdir()
+        global_file(home).symlink_to(target)
+        done = run_cli(["disable"], env=clean_env(home), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert global_file(home).is_symlink()
+        assert target.read_text() == "profile: dev\ntelemetry_enabled: false\n"
+        assert status_json(home, tmp_path)["decided_by"] == "global"
 
     def test_enable_names_the_source_that_still_opts_out(self, home: Path, tmp_path: Path) -> None:
         """enable succeeds but says which source keeps telemetry off."""

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import attrs
 import click
 
 from visivo.telemetry import runtime, schema_doc
@@ -48,6 +49,7 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
                 "error": report.error,
                 "opts_out": report.opts_out,
                 "exists": report.exists,
+                "note": report.note,
             }
             for report in decision.sources
         ],
@@ -70,6 +72,8 @@ def _endpoint_problem(found: runtime.Settings) -> str | None:
 
 
 def _describe_source(report: SourceReport) -> str:
+    if report.note is not None:
+        return f"{_describe_source(attrs.evolve(report, note=None))}; {report.note}"
     if report.error is not None:
         return f"problem: {report.error} (opts out)"
     if report.value is None:
@@ -95,6 +99,7 @@ def _render(report: dict[str, Any]) -> str:
                 source["error"],
                 source["opts_out"],
                 source["exists"],
+                source["note"],
             )
         )
         lines.append(f"  {source['name']:<26} {source['location']:<40} {described}")

@@ -41,13 +41,15 @@ class Reading:
     """What one config file said about ``telemetry_enabled``.
 
     ``value`` is None when the file or key is absent. ``error`` holds a one-line problem
-    (with the line number for YAML errors); a reading with an error opts out.
+    (with the line number for YAML errors); a reading with an error opts out. ``note``
+    is something to fix that did not stop the file from being read (a misspelt key).
     """
 
     location: str
     value: bool | None = None
     error: str | None = None
     exists: bool = False
+    note: str | None = None
 
     @property
     def opts_out(self) -> bool:
@@ -66,6 +68,8 @@ class SourceReport:
     opts_out: bool
     # For files: whether the file exists (a missing file says nothing).
     exists: bool = False
+    # For files: something to fix that did not stop the file from being read.
+    note: str | None = None
 
 
 @attrs.frozen
@@ -117,7 +121,13 @@ def _file_report(name: Literal["project", "global"], reading: Reading | None) ->
     if reading is None:
         return SourceReport(name, "not read", None, None, opts_out=False)
     return SourceReport(
-        name, reading.location, reading.value, reading.error, reading.opts_out, reading.exists
+        name,
+        reading.location,
+        reading.value,
+        reading.error,
+        reading.opts_out,
+        reading.exists,
+        reading.note,
     )
 
 
