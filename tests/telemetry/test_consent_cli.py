@@ -17,7 +17,7 @@ import pytest
 
 from tests.servers import Collector
 from tests.support import clean_env, run_cli, run_python
-from visivo.telemetry.notice import NOTICE
+from visivo.telemetry.notice import text as notice_text
 
 BILLION_LAUGHS = (
     "a: &a [x, x, x, x, x, x, x, x, x]\n"
@@ -271,12 +271,12 @@ def collector() -> Iterator[Collector]:
         yield server
 
 
-def run_under_pty(env: dict[str, str], cwd: Path) -> str:
-    """Run EMIT with stderr on a pseudo-terminal; return what the terminal showed."""
+def run_under_pty(env: dict[str, str], cwd: Path, code: str = EMIT) -> str:
+    """Run ``code`` with stderr on a pseudo-terminal; return what the terminal showed."""
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", EMIT],
+            [sys.executable, "-c", code],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
@@ -311,11 +311,11 @@ class TestNotice:
         """The notice appears on the first networked run at a terminal, then never again."""
         env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
         first = run_under_pty(env, tmp_path)
-        assert NOTICE in first
+        assert notice_text() in first
         assert "notice_shown: true" in global_file(home).read_text()
         assert stat.S_IMODE((home / ".visivo").stat().st_mode) == 0o700
         second = run_under_pty(env, tmp_path)
-        assert NOTICE not in second
+        assert notice_text() not in second
         assert len(collector.wait_for_requests(2, timeout=5)) == 2
 
     def test_never_when_piped(self, home: Path, tmp_path: Path, collector: Collector) -> None:
@@ -332,5 +332,16 @@ class TestNotice:
     ) -> None:
         """A console sink or disabled telemetry never shows the notice."""
         env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url, **extra)
-        assert NOTICE not in run_under_pty(env, tmp_path)
+        assert notice_text() not in run_under_pty(env, tmp_path)
         assert not global_file(home).exists()
+
+    def test_names_the_command_as_the_host_mounts_it(
+        self, home: Path, tmp_path: Path, collector: Collector
+    ) -> None:
+        """start(command_name=...) makes the notice name the host's command, not ours."""
+        env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        code = EMIT.replace("t.start()", "t.start(command_name='visivo telemetry')")
+        shown = run_under_pty(env, tmp_path, code)
+        assert notice_text("visivo telemetry") in shown
+        assert "visivo telemetry disable" in shown
+        assert "visivo-telemetry" not in shown
