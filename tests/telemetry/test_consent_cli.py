@@ -251,6 +251,26 @@ class TestEdit:
         assert done.returncode == 0
         assert "DO_NOT_TRACK still opts out" in done.stdout
 
+    @pytest.mark.parametrize(
+        ("start", "expected"),
+        [("", "demo telemetry"), ("t.start(command_name='visivo telemetry')", "visivo telemetry")],
+    )
+    def test_enable_names_the_command_as_mounted(
+        self, start: str, expected: str, home: Path, tmp_path: Path
+    ) -> None:
+        """Mounted in a host CLI, enable points at `<host> telemetry status`, or at the
+        name the host gave start()."""
+        code = (
+            "import click, visivo.telemetry as t\n"
+            "from visivo.telemetry.cli import telemetry\n"
+            f"{start}\n"
+            "demo = click.Group('demo', commands=[telemetry])\n"
+            "demo(['telemetry', 'enable'], prog_name='demo')\n"
+        )
+        done = run_python(code, env=clean_env(home, DO_NOT_TRACK="1"), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"(see `{expected} status`)" in done.stdout
+
     @pytest.mark.parametrize("command", ["disable", "enable"])
     def test_edits_emit_no_event(self, command: str, home: Path, tmp_path: Path) -> None:
         """enable and disable never emit an event."""
@@ -345,3 +365,19 @@ class TestNotice:
         assert notice_text("visivo telemetry") in shown
         assert "visivo telemetry disable" in shown
         assert "visivo-telemetry" not in shown
+
+    def test_names_the_mounted_group(
+        self, home: Path, tmp_path: Path, collector: Collector
+    ) -> None:
+        """With our group mounted in an instrumented host CLI, the notice names it that way."""
+        env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        code = (
+            "import click, visivo.telemetry as t\n"
+            "from visivo.telemetry.cli import telemetry\n"
+            "from visivo.telemetry.integrations.click import instrument\n"
+            "demo = click.Group('demo', commands=[telemetry, click.Command('run')])\n"
+            "t.start()\n"
+            "instrument(demo)(['run'], prog_name='demo')\n"
+        )
+        shown = run_under_pty(env, tmp_path, code)
+        assert notice_text("demo telemetry") in shown
