@@ -11,7 +11,13 @@ import pytest
 
 from tests.support import clean_env, run_cli, run_python
 from visivo.telemetry._version import __version__
-from visivo.telemetry.host import HOST_DISTRIBUTION, VersionChoice, choose_version
+from visivo.telemetry.host import (
+    HOST_DISTRIBUTION,
+    VersionChoice,
+    choose_version,
+    keep_telemetry_settings,
+)
+from visivo.telemetry.policy.settings import ENDPOINT_KEY, GLOBAL_KEY, NOTICE_KEY
 
 
 def not_installed() -> None:
@@ -127,3 +133,49 @@ class TestInEvents:
         assert HOST_DISTRIBUTION in problem
         human = run_cli(["status"], env=env, cwd=tmp_path).stdout
         assert problem in human
+
+
+class TestKeepTelemetrySettings:
+    def test_telemetry_keys_are_carried_over(self) -> None:
+        """Every telemetry key of the current file survives a rewrite that lacks it."""
+        current = {
+            GLOBAL_KEY: False,
+            ENDPOINT_KEY: "https://t.example/v1",
+            NOTICE_KEY: True,
+            "theme": "dark",
+        }
+        assert keep_telemetry_settings(current, {"theme": "light"}) == {
+            "theme": "light",
+            GLOBAL_KEY: False,
+            ENDPOINT_KEY: "https://t.example/v1",
+            NOTICE_KEY: True,
+        }
+
+    def test_the_rewrite_wins_and_nothing_else_is_kept(self) -> None:
+        """A key the rewrite sets itself is not replaced; other old keys are not kept."""
+        current = {GLOBAL_KEY: False, "theme": "dark"}
+        assert keep_telemetry_settings(current, {GLOBAL_KEY: True}) == {GLOBAL_KEY: True}
+
+    def test_a_host_rewrite_keeps_the_opt_out(self, tmp_path: Path) -> None:
+        """A host that rewrites the global file through the helper leaves telemetry off."""
+        home = tmp_path / "home"
+        (home / ".visivo").mkdir(parents=True)
+        config = home / ".visivo" / "config.yml"
+        config.write_text(f"{GLOBAL_KEY}: false\ntheme: dark\n")
+        code = textwrap.dedent(
+            f"""
+            from ruamel.yaml import YAML
+            from visivo.telemetry.host import keep_telemetry_settings
+            yaml = YAML(typ="safe")
+            path = {str(config)!r}
+            with open(path) as f:
+                current = yaml.load(f)
+            with open(path, "w") as f:
+                yaml.dump(keep_telemetry_settings(current, {{"theme": "light"}}), f)
+            """
+        )
+        done = run_python(code, env=clean_env(home), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        report = json.loads(run_cli(["status", "--json"], env=clean_env(home), cwd=tmp_path).stdout)
+        assert (report["enabled"], report["decided_by"]) == (False, "global")
+        assert "theme: light" in config.read_text()

@@ -1,15 +1,18 @@
-"""The host's version, as events carry it in ``visivo_version``.
+"""What a host program needs beyond the three calls: its version, and its config writer.
 
-In order: what the host passed to ``start(host_version=...)``, else the version of the
-installed ``visivo`` distribution, else this package's own. A value that would not pass
-the schema's checks is never sent: the next source is used, and the problem is kept so
-that ``status`` can show it.
+The version events carry in ``visivo_version`` is, in order: what the host passed to
+``start(host_version=...)``, else the version of the installed ``visivo`` distribution,
+else this package's own. A value that would not pass the schema's checks is never sent:
+the next source is used, and the problem is kept so that ``status`` can show it.
+
+A host that rewrites ``~/.visivo/config.yml`` from its own preferences must carry the
+telemetry keys over (:func:`keep_telemetry_settings`), or a user's opt-out is lost.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Final, Literal
 
 import attrs
@@ -17,7 +20,13 @@ import attrs
 from visivo.telemetry._version import __version__
 from visivo.telemetry.schema import Metadata
 
-__all__ = ["HOST_DISTRIBUTION", "VersionChoice", "choose_version", "installed_version"]
+__all__ = [
+    "HOST_DISTRIBUTION",
+    "VersionChoice",
+    "choose_version",
+    "installed_version",
+    "keep_telemetry_settings",
+]
 
 # The distribution whose version a host that passes none is taken to be (Visivo's).
 HOST_DISTRIBUTION: Final = "visivo"
@@ -94,3 +103,27 @@ def installed_version() -> object:
     if version is None:
         raise ValueError("no version in its metadata")
     return version
+
+
+def keep_telemetry_settings(
+    current: Mapping[str, object], rewritten: Mapping[str, object]
+) -> dict[str, object]:
+    """What a host should write to the global file: ``rewritten`` plus the telemetry keys.
+
+    Args:
+        current: the global file's top-level mapping as it is now (as the host read it).
+        rewritten: what the host is about to write instead.
+
+    Returns:
+        ``rewritten`` with every telemetry key of ``current`` that it lacks
+        (``telemetry_enabled``, ``telemetry_endpoint``, ``telemetry_notice_shown``),
+        after its own keys; keys ``rewritten`` sets itself are left as they are.
+    """
+    # Imported here: the key names live beside the YAML reader, which a disabled start
+    # never loads.
+    from visivo.telemetry.policy.settings import ENDPOINT_KEY, GLOBAL_KEY, NOTICE_KEY
+
+    kept = {ENDPOINT_KEY, GLOBAL_KEY, NOTICE_KEY} - rewritten.keys()
+    merged = dict(rewritten)
+    merged.update((key, value) for key, value in current.items() if key in kept)
+    return merged
