@@ -13,9 +13,12 @@ import pytest
 
 from tests.servers import Collector
 from tests.support import CONSOLE_SCRIPT, clean_env, run, run_cli
+from visivo.events import track_command
+from visivo.telemetry import runtime
 from visivo.telemetry.counters import LATE_OPT_OUT
 from visivo.telemetry.policy.settings import PROJECT_FILE
 from visivo.telemetry.settings import locate_project
+from visivo.telemetry.sinks.memory import MemorySink
 
 OPT_OUT = "defaults:\n  telemetry_enabled: false\n"
 OPT_IN = "defaults:\n  telemetry_enabled: true\n"
@@ -277,3 +280,36 @@ class TestClickProjectOption:
         env = clean_env(home, VISIVO_TELEMETRY_SINK="stdout")
         done = run([sys.executable, "-c", code, "run", "-w", str(tmp_path)], env=env, cwd=home)
         assert (done.returncode, done.stdout) == (0, "ran\n")
+
+
+class TestInProcess:
+    def test_a_test_pipeline_ignores_use_project(self, tmp_path: Path) -> None:
+        """A pipeline started by start_with_sink (the pytest plugin) keeps capturing
+        whatever project the code under test names."""
+        sink = MemorySink()
+        runtime.start_with_sink(sink)
+        opted_out = project(tmp_path / "proj", OPT_OUT).parent
+        assert runtime.use_project(opted_out).enabled
+        with track_command("run"):
+            pass
+        assert runtime.flush(2.0)
+        assert [w["properties"]["command"] for w in sink.wire()] == ["run"]
+
+    def test_late_opt_out_accounts_for_every_event(self, tmp_path: Path) -> None:
+        """Events queued before a late opt-out are dropped, and counted as such."""
+        env = {"VISIVO_TELEMETRY_SINK": "memory"}
+        assert runtime.start(tmp_path, env=env, home=tmp_path).enabled
+        sink = runtime.active_sink()
+        for name in ("run", "compile"):
+            with track_command(name):
+                pass
+        opted_out = project(tmp_path / "proj", OPT_OUT).parent
+        assert runtime.use_project(opted_out).decided_by == "project"
+        with track_command("serve"):
+            pass
+        counts = runtime.counters()
+        assert (counts.enqueued, counts.sent, counts.queued) == (2, 0, 0)
+        assert counts.dropped == {LATE_OPT_OUT: 2}
+        assert isinstance(sink, MemorySink)
+        assert sink.wire() == []
+        assert not runtime.start(opted_out, project_setting=True, env=env).enabled
