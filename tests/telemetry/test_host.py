@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.support import clean_env, run_cli, run_python
+from visivo.events import track_command
+from visivo.telemetry import runtime
 from visivo.telemetry._version import __version__
 from visivo.telemetry.host import (
     HOST_DISTRIBUTION,
@@ -18,6 +20,7 @@ from visivo.telemetry.host import (
     keep_telemetry_settings,
 )
 from visivo.telemetry.policy.settings import ENDPOINT_KEY, GLOBAL_KEY, NOTICE_KEY
+from visivo.telemetry.sinks.memory import MemorySink
 
 
 def not_installed() -> None:
@@ -179,3 +182,23 @@ class TestKeepTelemetrySettings:
         report = json.loads(run_cli(["status", "--json"], env=clean_env(home), cwd=tmp_path).stdout)
         assert (report["enabled"], report["decided_by"]) == (False, "global")
         assert "theme: light" in config.read_text()
+
+
+class TestLaterStart:
+    def test_a_later_start_sets_the_version_and_name(self, tmp_path: Path) -> None:
+        """A host version or command name given to a later start() is used from then on."""
+        env = {"VISIVO_TELEMETRY_SINK": "memory"}
+        runtime.start(tmp_path, env=env, home=tmp_path)
+        with track_command("run"):
+            pass
+        assert runtime.flush(2.0)
+        runtime.start(host_version="3.1.0", command_name="visivo telemetry")
+        with track_command("compile"):
+            pass
+        assert runtime.flush(2.0)
+        sink = runtime.active_sink()
+        assert isinstance(sink, MemorySink)
+        first, second = sink.wire()
+        assert (first["visivo_version"], second["visivo_version"]) == (__version__, "3.1.0")
+        assert first["session_id"] == second["session_id"]
+        assert runtime.command_name() == "visivo telemetry"

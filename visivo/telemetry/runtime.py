@@ -320,7 +320,7 @@ def start(
     """Start telemetry for this process, once; later calls return the current decision.
 
     A later call that names a project (``project_dir`` or ``project_setting``) is
-    :func:`use_project`.
+    :func:`use_project`; a later ``host_version`` or ``command_name`` replaces the first.
 
     Args:
         project_dir: the directory holding ``project.visivo.yml``; when None, the nearest
@@ -340,12 +340,31 @@ def start(
             # A test pipeline (start_with_sink): no decision replaces it.
             return _pipeline.settings.decision
         if _given is not None:
+            _amend(host_version, command_name)
             same = project_dir is None or Path(project_dir) == _project_dir
             if same and project_setting is UNSET:
                 return _current_decision()
             return _decide(project_dir, project_setting)
         _given = _Given(env, home, host_version, command_name)
         return _decide(project_dir, project_setting)
+
+
+def _amend(host_version: str | None, command_name: str | None) -> None:
+    """Take a host version or command name given to a later ``start``."""
+    global _given, _version
+    if _given is None:
+        return
+    if command_name is not None:
+        _given = attrs.evolve(_given, command_name=command_name)
+    if host_version is not None and host_version != _given.host_version:
+        _given = attrs.evolve(_given, host_version=host_version)
+        _version = None
+        pipeline = _pipeline
+        if pipeline is not None and pipeline.metadata is not None:
+            # The same process and session: only the version changes.
+            pipeline.metadata = attrs.evolve(
+                pipeline.metadata, visivo_version=version_choice().version
+            )
 
 
 def use_project(
