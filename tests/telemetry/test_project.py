@@ -258,7 +258,40 @@ CLICK_HOST = textwrap.dedent(
 )
 
 
+CLICK_HOST_GROUP_OPTION = textwrap.dedent(
+    """
+    import click
+    import visivo.telemetry as telemetry
+    from visivo.telemetry.integrations.click import instrument
+
+    @click.group()
+    @click.option("-w", "--working-dir", default=None)
+    def cli(working_dir):
+        pass
+
+    @cli.command()
+    def run():
+        click.echo("ran")
+
+    telemetry.start()
+    instrument(cli, project_dir_option="working_dir")
+    cli()
+    """
+)
+
+
 class TestClickProjectOption:
+    def test_a_group_option_decides_too(
+        self, tmp_path: Path, home: Path, collector: Collector
+    ) -> None:
+        """`cli -w DIR run`, the option on the root group, decides before `run` runs."""
+        opted_out = project(tmp_path / "proj", OPT_OUT).parent
+        env = clean_env(home, VISIVO_TELEMETRY_SINK="http", VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        host = [sys.executable, "-c", CLICK_HOST_GROUP_OPTION]
+        done = run([*host, "-w", str(opted_out), "run"], env=env, cwd=home)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
+        assert collector.requests == []
+
     def test_the_option_decides_before_the_command_runs(
         self, tmp_path: Path, home: Path, collector: Collector
     ) -> None:

@@ -221,9 +221,9 @@ def _tracked_invoke(original: Callable[[click.Context], Any]) -> Callable[[click
         )
         try:
             _note_mount(ctx)
-            _use_project(ctx, run)
         except Exception:  # noqa: BLE001 - telemetry never reaches the host
             count_error("click")
+        _use_project(ctx, run)
         tracking = track_command("")
         tracker = tracking.__enter__()
         token = _run.set(run)
