@@ -202,3 +202,15 @@ class TestLaterStart:
         assert (first["visivo_version"], second["visivo_version"]) == (__version__, "3.1.0")
         assert first["session_id"] == second["session_id"]
         assert runtime.command_name() == "visivo telemetry"
+
+    def test_status_before_start_does_not_fix_the_version(self, tmp_path: Path) -> None:
+        """A version looked up for status before start() gives way to start's host_version."""
+        assert runtime.version_choice().source == "visivo-telemetry"
+        env = {"VISIVO_TELEMETRY_SINK": "memory"}
+        runtime.start(tmp_path, env=env, home=tmp_path, host_version="4.0.0")
+        with track_command("run"):
+            pass
+        assert runtime.flush(2.0)
+        sink = runtime.active_sink()
+        assert isinstance(sink, MemorySink)
+        assert [w["visivo_version"] for w in sink.wire()] == ["4.0.0"]

@@ -334,7 +334,7 @@ def start(
         command_name: how users type the ``telemetry`` group, e.g. ``"visivo telemetry"``,
             for the first-run notice and messages.
     """
-    global _given
+    global _given, _version
     with _lock:
         if _pipeline is not None and not _pipeline.decided:
             # A test pipeline (start_with_sink): no decision replaces it.
@@ -346,6 +346,7 @@ def start(
                 return _current_decision()
             return _decide(project_dir, project_setting)
         _given = _Given(env, home, host_version, command_name)
+        _version = None  # chosen earlier (for status) without the host's version
         return _decide(project_dir, project_setting)
 
 
