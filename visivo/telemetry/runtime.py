@@ -18,12 +18,12 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from visivo.events.signals import command_finished, command_started, request_finished
-from visivo.telemetry import host, notice
+from visivo.telemetry import notice
 from visivo.telemetry._version import __version__
 from visivo.telemetry.batcher import Batcher
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
@@ -41,6 +41,9 @@ from visivo.telemetry.settings import (
 )
 from visivo.telemetry.sinks.base import Sink
 from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
+
+if TYPE_CHECKING:
+    from visivo.telemetry.host import VersionChoice
 
 # Re-exported: these lived here before settings.py and counters.py took them.
 __all__ = [
@@ -125,7 +128,7 @@ _project_dir: Path | None = None
 # How a host mounted the ``telemetry`` group (``visivo telemetry``), seen by the click
 # integration; start(command_name=...) overrides it.
 _mounted_name: str | None = None
-_version: host.VersionChoice | None = None
+_version: VersionChoice | None = None
 
 
 def count_error(where: str) -> None:
@@ -225,7 +228,7 @@ def _on_request_finished(sender: object, **payload: Any) -> None:
         count_error("request_finished")
 
 
-def version_choice() -> host.VersionChoice:
+def version_choice() -> VersionChoice:
     """The version events carry (``visivo_version``), where it came from, and any problem.
 
     Chosen once per process: what the host passed to ``start(host_version=...)``, else
@@ -234,6 +237,8 @@ def version_choice() -> host.VersionChoice:
     global _version
     choice = _version
     if choice is None:
+        from visivo.telemetry import host  # only when enabled, or for status
+
         explicit = _given.host_version if _given is not None else None
         choice = host.choose_version(explicit, host.installed_version)
         if choice.problems:
