@@ -3,8 +3,10 @@
 The host is ``tests/fakehost`` (a distribution named ``visivo``, like Visivo 2.2.1). Both
 are built as wheels once, then installed into fresh virtual environments in both orders,
 used, and uninstalled one at a time. No network: the new environments see this test
-environment's dependencies through a ``.pth`` file naming a directory of links to them,
-which leaves out this package's own (editable) installation.
+environment's dependencies through a ``.pth`` file naming a directory of links to them.
+Links, not the site-packages directory itself: a ``.pth`` file there would not be
+processed, but our editable install's dist-info would still be visible to pip and to
+``importlib.metadata``, so every entry of ours is left out (and the probe checks it).
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ class Venv:
     """A fresh virtual environment whose packages come only from wheels."""
 
     def __init__(self, path: Path, dependencies: Path, home: Path) -> None:
-        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(path)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=60
+        )
         self.bin = path / "bin"
         self.python = self.bin / "python"
         self.site = Path(self._eval("import sysconfig; print(sysconfig.get_paths()['purelib'])"))
@@ -101,7 +105,7 @@ class Venv:
 
     def _eval(self, code: str) -> str:
         return subprocess.run(
-            [str(self.python), "-c", code], capture_output=True, text=True, check=True
+            [str(self.python), "-c", code], capture_output=True, text=True, check=True, timeout=60
         ).stdout.strip()
 
     def pip(self, *args: str) -> None:

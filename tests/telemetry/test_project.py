@@ -103,6 +103,17 @@ class TestStatusFromASubdirectory:
         source = next(s for s in report["sources"] if s["name"] == "project")
         assert source["location"] == str(found)
 
+    def test_disable_project_edits_the_file_found(self, home: Path) -> None:
+        """disable --project in a subdirectory edits the project file above it."""
+        found = project(home / "proj", "name: sales\n")
+        deep = home / "proj" / "models"
+        deep.mkdir()
+        done = run_cli(["disable", "--project"], env=clean_env(home), cwd=deep)
+        assert done.returncode == 0, done.stderr
+        assert str(found) in done.stdout
+        assert found.read_text() == "name: sales\n" + OPT_OUT
+        assert not (deep / PROJECT_FILE).exists()
+
     def test_a_project_above_home_is_not_used(self, tmp_path: Path, home: Path) -> None:
         """An opt-out in a directory above home does not apply below home."""
         project(tmp_path, OPT_OUT)
