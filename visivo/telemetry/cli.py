@@ -11,6 +11,7 @@ import click
 
 from visivo.telemetry import notice, runtime, schema_doc
 from visivo.telemetry._version import __version__
+from visivo.telemetry.host import HOST_DISTRIBUTION, VersionSource
 from visivo.telemetry.integrations.click import instrument, untracked
 from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import SourceReport
@@ -86,6 +87,13 @@ def _describe_source(report: SourceReport) -> str:
     return f"{said} (opts out)" if report.opts_out else said
 
 
+_VERSION_SOURCES: dict[VersionSource, str] = {
+    "host_version": "given by the host",
+    "distribution": f"the installed {HOST_DISTRIBUTION} distribution's",
+    "visivo-telemetry": "visivo-telemetry's own",
+}
+
+
 def _render(report: dict[str, Any]) -> str:
     if report["enabled"]:
         lines = ["Telemetry is enabled: no source opts out."]
@@ -114,7 +122,7 @@ def _render(report: dict[str, Any]) -> str:
         endpoint += f": {report['endpoint_problem']}; nothing will be sent"
     elif "http" not in report["sink"].split(","):
         endpoint += " (not used by this sink)"
-    version = f"{report['visivo_version']} (from {report['visivo_version_source']})"
+    version = f"{report['visivo_version']} ({_VERSION_SOURCES[report['visivo_version_source']]})"
     lines += ["", f"Sink:     {sink}", f"Endpoint: {endpoint}", f"Version:  {version}"]
     lines += [f"          {problem}" for problem in report["visivo_version_problems"]]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ from visivo.telemetry.schema import Metadata
 __all__ = [
     "HOST_DISTRIBUTION",
     "VersionChoice",
+    "VersionSource",
     "choose_version",
     "installed_version",
     "keep_telemetry_settings",

@@ -106,7 +106,8 @@ def locate_project(
             return ProjectLocation(candidate)
         if directory in tops:
             break
-    return ProjectLocation(None, f"no {PROJECT_FILE} in {cwd} or above, up to {directory}")
+    where = f"in {cwd}" if directory == cwd else f"from {cwd} up to {directory}"
+    return ProjectLocation(None, f"no {PROJECT_FILE} {where}")
 
 
 def read_settings(
