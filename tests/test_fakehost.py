@@ -179,7 +179,7 @@ def both_work(venv: Venv) -> None:
     assert kinds["command_finished"]["command"] == "serve"
     done = venv.run(["visivo", "telemetry", "status"], script=True)
     assert done.returncode == 0, done.stderr
-    assert f"Version:  {HOST_VERSION} (the installed visivo distribution's)" in done.stdout
+    assert f"visivo_version {HOST_VERSION} (the installed visivo distribution's)" in done.stdout
     done = venv.run(["visivo", "telemetry", "enable"], script=True, DO_NOT_TRACK="1")
     assert done.returncode == 0, done.stderr
     assert "see `visivo telemetry status`" in done.stdout

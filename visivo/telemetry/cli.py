@@ -44,6 +44,9 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
     return {
         "enabled": decision.enabled,
         "decided_by": decision.decided_by,
+        "visivo_version": version.version,
+        "visivo_version_source": version.source,
+        "visivo_version_problems": list(version.problems),
         "sources": [
             {
                 "name": report.name,
@@ -60,9 +63,6 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
         "endpoint": found.endpoint,
         "endpoint_source": found.endpoint_source,
         "endpoint_problem": _endpoint_problem(found),
-        "visivo_version": version.version,
-        "visivo_version_source": version.source,
-        "visivo_version_problems": list(version.problems),
     }
 
 
@@ -94,11 +94,18 @@ _VERSION_SOURCES: dict[VersionSource, str] = {
 }
 
 
+def _version_lines(report: dict[str, Any]) -> list[str]:
+    source = _VERSION_SOURCES[report["visivo_version_source"]]
+    lines = [f"Events carry visivo_version {report['visivo_version']} ({source})."]
+    return lines + [f"  {problem}" for problem in report["visivo_version_problems"]]
+
+
 def _render(report: dict[str, Any]) -> str:
     if report["enabled"]:
         lines = ["Telemetry is enabled: no source opts out."]
     else:
         lines = [f"Telemetry is disabled by {report['decided_by']}."]
+    lines += _version_lines(report)
     lines += ["", "Sources, highest precedence first:"]
     for source in report["sources"]:
         described = _describe_source(
@@ -122,9 +129,7 @@ def _render(report: dict[str, Any]) -> str:
         endpoint += f": {report['endpoint_problem']}; nothing will be sent"
     elif "http" not in report["sink"].split(","):
         endpoint += " (not used by this sink)"
-    version = f"{report['visivo_version']} ({_VERSION_SOURCES[report['visivo_version_source']]})"
-    lines += ["", f"Sink:     {sink}", f"Endpoint: {endpoint}", f"Version:  {version}"]
-    lines += [f"          {problem}" for problem in report["visivo_version_problems"]]
+    lines += ["", f"Sink:     {sink}", f"Endpoint: {endpoint}"]
     return "\n".join(lines)
 
 

@@ -88,20 +88,29 @@ class _Pipeline:
     settings: Settings
     resolved: ResolvedSink
     batcher: Batcher[_Raw]
-    # Made on the batcher's thread by the first export (finding the host's version reads
-    # package metadata), and again in a forked child.
-    metadata: Metadata | None = None
     notice_pending: bool = False
     # Payloads whose scrub raised; written only by the batcher's thread.
     invalid: int = 0
+    # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
+    warm: Callable[[], None] | None = None
+
+    # False for a pipeline made by start_with_sink, which no later decision touches.
+    decided: bool = True
     # Set when an opt-out came after start: what is still queued is dropped, not sent.
     withdrawn: bool = False
     # Payloads dropped because of that; written only by the batcher's thread.
     withdrawn_count: int = 0
-    # False for a pipeline made by start_with_sink, which no later decision touches.
-    decided: bool = True
-    # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
-    warm: Callable[[], None] | None = None
+    # See ``metadata``; None until the first export, and again in a forked child.
+    made_metadata: Metadata | None = None
+
+    @property
+    def metadata(self) -> Metadata:
+        """The process metadata, made by the first export on the batcher's thread
+        (finding the host's version reads package metadata)."""
+        metadata = self.made_metadata
+        if metadata is None:
+            metadata = self.made_metadata = _make_metadata()
+        return metadata
 
 
 @attrs.frozen
@@ -228,42 +237,10 @@ def _on_request_finished(sender: object, **payload: Any) -> None:
         count_error("request_finished")
 
 
-def version_choice() -> VersionChoice:
-    """The version events carry (``visivo_version``), where it came from, and any problem.
-
-    Chosen once per process: what the host passed to ``start(host_version=...)``, else
-    the installed ``visivo`` distribution's, else this package's.
-    """
-    global _version
-    choice = _version
-    if choice is None:
-        from visivo.telemetry import host  # only when enabled, or for status
-
-        explicit = _given.host_version if _given is not None else None
-        choice = host.choose_version(explicit, host.installed_version)
-        if choice.problems:
-            count_error("host_version")
-        _version = choice
-    return choice
-
-
-def _metadata(pipeline: _Pipeline) -> Metadata:
-    metadata = pipeline.metadata
-    if metadata is None:
-        try:
-            version = version_choice().version
-        except Exception:  # noqa: BLE001 - send this package's version rather than nothing
-            count_error("host_version")
-            version = __version__
-        metadata = attrs.evolve(Metadata.for_this_process(), visivo_version=version)
-        pipeline.metadata = metadata
-    return metadata
-
-
 def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
     """Run the policy over captured payloads: only scrubbed envelopes come out."""
     envelopes = []
-    metadata = _metadata(pipeline)
+    metadata = pipeline.metadata
     for scrub, payload, timestamp in batch:
         try:
             scrubbed = scrub(payload)
@@ -311,6 +288,35 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink, *, decided: bo
     if not _atexit_registered:
         atexit.register(_at_exit)
         _atexit_registered = True
+
+
+def version_choice() -> VersionChoice:
+    """The version events carry (``visivo_version``), where it came from, and any problem.
+
+    Chosen once per process: what the host passed to ``start(host_version=...)``, else
+    the installed ``visivo`` distribution's, else this package's.
+    """
+    global _version
+    choice = _version
+    if choice is None:
+        from visivo.telemetry import host  # only when enabled, or for status
+
+        explicit = _given.host_version if _given is not None else None
+        choice = host.choose_version(explicit, host.installed_version)
+        if choice.problems:
+            count_error("host_version")
+        _version = choice
+    return choice
+
+
+def _make_metadata() -> Metadata:
+    """Fresh process metadata (a new session id) carrying the host's version."""
+    try:
+        version = version_choice().version
+    except Exception:  # noqa: BLE001 - send this package's version rather than nothing
+        count_error("host_version")
+        version = __version__
+    return attrs.evolve(Metadata.for_this_process(), visivo_version=version)
 
 
 def start(
@@ -366,10 +372,10 @@ def _amend(host_version: str | None, command_name: str | None) -> None:
         _given = attrs.evolve(_given, host_version=host_version)
         _version = None
         pipeline = _pipeline
-        if pipeline is not None and pipeline.metadata is not None:
+        if pipeline is not None and pipeline.made_metadata is not None:
             # The same process and session: only the version changes.
-            pipeline.metadata = attrs.evolve(
-                pipeline.metadata, visivo_version=version_choice().version
+            pipeline.made_metadata = attrs.evolve(
+                pipeline.made_metadata, visivo_version=version_choice().version
             )
 
 
@@ -601,7 +607,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.RLock()
     pipeline = _pipeline
     if pipeline is not None:
-        pipeline.metadata = None
+        pipeline.made_metadata = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
