@@ -44,6 +44,12 @@ def collector() -> Iterator[Collector]:
         yield server
 
 
+@pytest.fixture
+def http_env(home: Path, collector: Collector) -> dict[str, str]:
+    """A clean environment whose events go to the loopback collector."""
+    return clean_env(home, VISIVO_TELEMETRY_SINK="http", VISIVO_TELEMETRY_ENDPOINT=collector.url)
+
+
 class TestLocate:
     def test_found_in_a_parent(self, home: Path) -> None:
         """From a subdirectory, the project file of an enclosing directory is used."""
@@ -199,14 +205,14 @@ LATE = textwrap.dedent(
 
 class TestUseProject:
     def test_late_opt_out_sends_nothing(
-        self, tmp_path: Path, home: Path, collector: Collector
+        self, tmp_path: Path, home: Path, collector: Collector, http_env: dict[str, str]
     ) -> None:
         """An opt-out learned by use_project drops what was queued; nothing reaches the
         collector, even after a later project that says nothing."""
         opted_out = project(tmp_path / "proj", OPT_OUT).parent
         silent = tmp_path / "other"
         silent.mkdir()
-        env = clean_env(home, VISIVO_TELEMETRY_SINK="http", VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        env = http_env
         done = run([sys.executable, "-c", LATE, str(opted_out), str(silent)], env=env, cwd=home)
         assert done.returncode == 0, done.stderr
         enabled, decided_by, later, counts = map(json.loads, done.stdout.splitlines())
@@ -215,12 +221,12 @@ class TestUseProject:
         assert collector.requests == []
 
     def test_a_named_project_that_says_nothing_keeps_sending(
-        self, tmp_path: Path, home: Path, collector: Collector
+        self, tmp_path: Path, home: Path, collector: Collector, http_env: dict[str, str]
     ) -> None:
         """use_project with a project that does not opt out changes nothing."""
         quiet = tmp_path / "proj"
         quiet.mkdir()
-        env = clean_env(home, VISIVO_TELEMETRY_SINK="http", VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        env = http_env
         done = run([sys.executable, "-c", LATE, str(quiet), str(quiet)], env=env, cwd=home)
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout.splitlines()[-1])["sent"] == 3
@@ -292,28 +298,33 @@ CLICK_HOST_GROUP_OPTION = textwrap.dedent(
 
 
 class TestClickProjectOption:
-    def test_a_group_option_decides_too(
-        self, tmp_path: Path, home: Path, collector: Collector
+    @pytest.mark.parametrize(
+        ("script", "args"),
+        [(CLICK_HOST, ["run", "-w"]), (CLICK_HOST_GROUP_OPTION, ["-w"])],
+        ids=["command option", "group option"],
+    )
+    def test_an_opted_out_project_option_sends_nothing(
+        self,
+        script: str,
+        args: list[str],
+        tmp_path: Path,
+        collector: Collector,
+        http_env: dict[str, str],
     ) -> None:
-        """`cli -w DIR run`, the option on the root group, decides before `run` runs."""
+        """`run -w DIR` (or `cli -w DIR run`) with an opted-out project sends nothing."""
         opted_out = project(tmp_path / "proj", OPT_OUT).parent
-        env = clean_env(home, VISIVO_TELEMETRY_SINK="http", VISIVO_TELEMETRY_ENDPOINT=collector.url)
-        host = [sys.executable, "-c", CLICK_HOST_GROUP_OPTION]
-        done = run([*host, "-w", str(opted_out), "run"], env=env, cwd=home)
+        argv = [sys.executable, "-c", script, *args, str(opted_out)]
+        if "run" not in args:
+            argv.append("run")
+        done = run(argv, env=http_env, cwd=tmp_path)
         assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
         assert collector.requests == []
 
-    def test_the_option_decides_before_the_command_runs(
-        self, tmp_path: Path, home: Path, collector: Collector
+    def test_without_the_option_the_command_sends(
+        self, tmp_path: Path, collector: Collector, http_env: dict[str, str]
     ) -> None:
-        """`run -w DIR` with an opted-out project sends nothing; without -w it sends."""
-        opted_out = project(tmp_path / "proj", OPT_OUT).parent
-        env = clean_env(home, VISIVO_TELEMETRY_SINK="http", VISIVO_TELEMETRY_ENDPOINT=collector.url)
-        host = [sys.executable, "-c", CLICK_HOST]
-        done = run([*host, "run", "-w", str(opted_out)], env=env, cwd=home)
-        assert (done.returncode, done.stdout, done.stderr) == (0, "ran\n", "")
-        assert collector.requests == []
-        done = run([*host, "run"], env=env, cwd=home)
+        """The same host without -w (no project anywhere) sends its event."""
+        done = run([sys.executable, "-c", CLICK_HOST, "run"], env=http_env, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         (request,) = collector.wait_for_requests(1, timeout=5)
         assert [e["properties"]["command"] for e in request.json()["batch"]] == ["run"]
