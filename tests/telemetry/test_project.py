@@ -252,6 +252,19 @@ class TestUseProject:
         assert done.returncode == 0, done.stderr
         assert json.loads(events.read_text())["properties"]["command"] == "run"
 
+    def test_use_project_before_start_starts(self, tmp_path: Path, home: Path) -> None:
+        """use_project without a start() starts telemetry with that project."""
+        events = tmp_path / "events.jsonl"
+        code = (
+            "import sys, visivo.telemetry as t\nfrom visivo.events import track_command\n"
+            "assert t.use_project(sys.argv[1]).enabled\nassert t.start().enabled\n"
+            "with track_command('run'): pass\n"
+        )
+        env = clean_env(home, VISIVO_TELEMETRY_SINK=f"file:{events}")
+        done = run([sys.executable, "-c", code, str(tmp_path)], env=env, cwd=home)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(events.read_text())["properties"]["command"] == "run"
+
 
 CLICK_HOST = textwrap.dedent(
     """
