@@ -18,7 +18,7 @@ import pytest
 from tests.servers import Collector
 from tests.support import clean_env, run_cli, run_python
 from tests.telemetry.policy.test_settings import bench
-from visivo.telemetry.notice import NOTICE
+from visivo.telemetry.notice import text as notice_text
 
 BILLION_LAUGHS = (
     "a: &a [x, x, x, x, x, x, x, x, x]\n"
@@ -354,6 +354,26 @@ class TestEdit:
         assert done.returncode == 0
         assert "DO_NOT_TRACK still opts out" in done.stdout
 
+    @pytest.mark.parametrize(
+        ("start", "expected"),
+        [("", "demo telemetry"), ("t.start(command_name='visivo telemetry')", "visivo telemetry")],
+    )
+    def test_enable_names_the_command_as_mounted(
+        self, start: str, expected: str, home: Path, tmp_path: Path
+    ) -> None:
+        """Mounted in a host CLI, enable points at `<host> telemetry status`, or at the
+        name the host gave start()."""
+        code = (
+            "import click, visivo.telemetry as t\n"
+            "from visivo.telemetry.cli import telemetry\n"
+            f"{start}\n"
+            "demo = click.Group('demo', commands=[telemetry])\n"
+            "demo(['telemetry', 'enable'], prog_name='demo')\n"
+        )
+        done = run_python(code, env=clean_env(home, DO_NOT_TRACK="1"), cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert f"(see `{expected} status`)" in done.stdout
+
     @pytest.mark.parametrize("command", ["disable", "enable"])
     def test_edits_emit_no_event(self, command: str, home: Path, tmp_path: Path) -> None:
         """enable and disable never emit an event."""
@@ -374,12 +394,12 @@ def collector() -> Iterator[Collector]:
         yield server
 
 
-def run_under_pty(env: dict[str, str], cwd: Path) -> str:
-    """Run EMIT with stderr on a pseudo-terminal; return what the terminal showed."""
+def run_under_pty(env: dict[str, str], cwd: Path, code: str = EMIT) -> str:
+    """Run ``code`` with stderr on a pseudo-terminal; return what the terminal showed."""
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-c", EMIT],
+            [sys.executable, "-c", code],
             env=env,
             cwd=cwd,
             stdin=subprocess.DEVNULL,
@@ -414,11 +434,11 @@ class TestNotice:
         """The notice appears on the first networked run at a terminal, then never again."""
         env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
         first = run_under_pty(env, tmp_path)
-        assert NOTICE in first
+        assert notice_text() in first
         assert "notice_shown: true" in global_file(home).read_text()
         assert stat.S_IMODE((home / ".visivo").stat().st_mode) == 0o700
         second = run_under_pty(env, tmp_path)
-        assert NOTICE not in second
+        assert notice_text() not in second
         assert len(collector.wait_for_requests(2, timeout=5)) == 2
 
     def test_never_when_piped(self, home: Path, tmp_path: Path, collector: Collector) -> None:
@@ -435,5 +455,32 @@ class TestNotice:
     ) -> None:
         """A console sink or disabled telemetry never shows the notice."""
         env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url, **extra)
-        assert NOTICE not in run_under_pty(env, tmp_path)
+        assert notice_text() not in run_under_pty(env, tmp_path)
         assert not global_file(home).exists()
+
+    def test_names_the_command_as_the_host_mounts_it(
+        self, home: Path, tmp_path: Path, collector: Collector
+    ) -> None:
+        """start(command_name=...) makes the notice name the host's command, not ours."""
+        env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        code = EMIT.replace("t.start()", "t.start(command_name='visivo telemetry')")
+        shown = run_under_pty(env, tmp_path, code)
+        assert notice_text("visivo telemetry") in shown
+        assert "visivo telemetry disable" in shown
+        assert "visivo-telemetry" not in shown
+
+    def test_names_the_mounted_group(
+        self, home: Path, tmp_path: Path, collector: Collector
+    ) -> None:
+        """With our group mounted in an instrumented host CLI, the notice names it that way."""
+        env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=collector.url)
+        code = (
+            "import click, visivo.telemetry as t\n"
+            "from visivo.telemetry.cli import telemetry\n"
+            "from visivo.telemetry.integrations.click import instrument\n"
+            "demo = click.Group('demo', commands=[telemetry, click.Command('run')])\n"
+            "t.start()\n"
+            "instrument(demo)(['run'], prog_name='demo')\n"
+        )
+        shown = run_under_pty(env, tmp_path, code)
+        assert notice_text("demo telemetry") in shown

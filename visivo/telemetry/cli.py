@@ -10,11 +10,13 @@ from typing import Any
 import attrs
 import click
 
-from visivo.telemetry import runtime, schema_doc
+from visivo.telemetry import notice, runtime, schema_doc
 from visivo.telemetry._version import __version__
+from visivo.telemetry.host import HOST_DISTRIBUTION, VersionSource
 from visivo.telemetry.integrations.click import instrument, untracked
 from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import SourceReport
+from visivo.telemetry.settings import locate_project, working_dir
 from visivo.telemetry.sinks import registry
 
 __all__ = ["main", "status_report", "telemetry"]
@@ -23,12 +25,13 @@ _project_dir_option = click.option(
     "--project-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The Visivo project directory (default: the current directory).",
+    help="The Visivo project directory (default: the nearest one holding "
+    "project.visivo.yml, from the current directory up to your home directory).",
 )
 
 
 @click.group(name="telemetry")
-@click.version_option(__version__, prog_name="visivo-telemetry")
+@click.version_option(__version__, prog_name=notice.COMMAND)
 def telemetry() -> None:
     """See and change what Visivo's anonymous usage telemetry sends."""
 
@@ -38,9 +41,13 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
     found = runtime.read_settings(project_dir)
     decision = found.decision
     names, sink_problem = registry.check(found.sink_spec)
+    version = runtime.version_choice()
     return {
         "enabled": decision.enabled,
         "decided_by": decision.decided_by,
+        "visivo_version": version.version,
+        "visivo_version_source": version.source,
+        "visivo_version_problems": list(version.problems),
         "sources": [
             {
                 "name": report.name,
@@ -84,11 +91,25 @@ def _describe_source(report: SourceReport) -> str:
     return f"{said} (opts out)" if report.opts_out else said
 
 
+_VERSION_SOURCES: dict[VersionSource, str] = {
+    "host_version": "given by the host",
+    "distribution": f"the installed {HOST_DISTRIBUTION} distribution's",
+    "visivo-telemetry": "visivo-telemetry's own",
+}
+
+
+def _version_lines(report: dict[str, Any]) -> list[str]:
+    source = _VERSION_SOURCES[report["visivo_version_source"]]
+    lines = [f"Events carry visivo_version {report['visivo_version']} ({source})."]
+    return lines + [f"  {problem}" for problem in report["visivo_version_problems"]]
+
+
 def _render(report: dict[str, Any]) -> str:
     if report["enabled"]:
         lines = ["Telemetry is enabled: no source opts out."]
     else:
         lines = [f"Telemetry is disabled by {report['decided_by']}."]
+    lines += _version_lines(report)
     lines += ["", "Sources, highest precedence first:"]
     for source in report["sources"]:
         described = _describe_source(
@@ -143,11 +164,27 @@ def schema(output_format: str) -> None:
         click.echo(schema_doc.markdown_tables(), nl=False)
 
 
+def _group_name(ctx: click.Context) -> str:
+    """How the user typed the ``telemetry`` group: ``visivo-telemetry``, ``visivo telemetry``."""
+    parent = ctx.parent
+    return runtime.command_name(parent.command_path if parent is not None else None)
+
+
+def _project_file(project_dir: Path | None, home: Path) -> Path:
+    """The project file to edit: the one status reads, else a new one here."""
+    here = working_dir()
+    located = locate_project(project_dir, home=home, cwd=here)
+    if located.path is not None:
+        return located.path
+    if here is None:
+        raise click.ClickException(f"{located.missing}: pass --project-dir")
+    return settings.project_config_path(here)
+
+
 def _set(enabled: bool, project: bool, project_dir: Path | None) -> None:
-    directory = project_dir if project_dir is not None else Path.cwd()
     home = runtime.home_dir(os.environ)
     if project:
-        path = settings.project_config_path(directory)
+        path = _project_file(project_dir, home)
         setter = settings.set_project_enabled
     else:
         path = settings.global_config_path(home)
@@ -159,11 +196,12 @@ def _set(enabled: bool, project: bool, project_dir: Path | None) -> None:
     word = "enabled" if enabled else "disabled"
     click.echo(f"Telemetry {word} in {path}.")
     if enabled:
-        decision = runtime.read_settings(directory).decision
+        decision = runtime.read_settings(path.parent if project else project_dir).decision
         if not decision.enabled:
+            name = _group_name(click.get_current_context())
             click.echo(
                 f"Telemetry stays disabled: {decision.decided_by} still opts out "
-                f"(see `visivo-telemetry status`)."
+                f"(see `{name} status`)."
             )
 
 
@@ -189,4 +227,4 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``visivo-telemetry`` console script."""
     runtime.start()
     instrument(telemetry)
-    telemetry.main(args=argv, prog_name="visivo-telemetry")
+    telemetry.main(args=argv, prog_name=notice.COMMAND)

@@ -13,7 +13,7 @@ from visivo.telemetry.batcher import EXIT_DEADLINE, BatcherCounters
 from visivo.telemetry.sinks.base import Sink
 from visivo.telemetry.sinks.registry import FanoutSink
 
-__all__ = ["INVALID_PAYLOAD", "Counters", "combine", "delivery_counts", "members"]
+__all__ = ["INVALID_PAYLOAD", "LATE_OPT_OUT", "Counters", "combine", "delivery_counts", "members"]
 
 
 @attrs.frozen
@@ -105,6 +105,8 @@ def _merge(*tables: Mapping[str, int]) -> Mapping[str, int]:
 
 
 INVALID_PAYLOAD: Final = "invalid_payload"
+# Queued before an opt-out that the host's project (use_project) revealed after start.
+LATE_OPT_OUT: Final = "late_opt_out"
 
 
 def combine(
@@ -112,13 +114,18 @@ def combine(
     sink: _DeliveryCounts | None,
     errors: Mapping[str, int],
     invalid: int = 0,
+    *,
+    withdrawn: int = 0,
 ) -> Counters:
-    """Merge the batcher's and the sink's counts; ``invalid`` payloads failed the scrub."""
+    """Merge the batcher's and the sink's counts.
+
+    ``invalid`` payloads failed the scrub; ``withdrawn`` ones were exported by the
+    batcher after a late opt-out and dropped before the sink.
+    """
     refused = sum(n for reason, n in batcher.dropped.items() if reason != EXIT_DEADLINE)
-    sent = batcher.exported - invalid if sink is None else sink.events_sent
+    sent = batcher.exported - invalid - withdrawn if sink is None else sink.events_sent
     sink_dropped: Mapping[str, int] = {} if sink is None else sink.events_dropped
-    if invalid:
-        sink_dropped = _merge(sink_dropped, {INVALID_PAYLOAD: invalid})
+    sink_dropped = _merge(sink_dropped, {INVALID_PAYLOAD: invalid, LATE_OPT_OUT: withdrawn})
     sink_failed: Mapping[str, int] = {} if sink is None else sink.events_failed
     return Counters(
         enqueued=batcher.enqueued + refused,

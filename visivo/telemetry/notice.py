@@ -5,17 +5,23 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Final
 
-__all__ = ["DOCS_URL", "NOTICE", "should_show"]
+__all__ = ["COMMAND", "DOCS_URL", "should_show", "text"]
 
 DOCS_URL: Final = "https://docs.visivo.io/topics/telemetry"
+# The standalone console script; a host that mounts the ``telemetry`` group names it
+# as its users type it (``visivo telemetry``).
+COMMAND: Final = "visivo-telemetry"
 
-NOTICE: Final = f"""\
+
+def text(command: str = COMMAND) -> str:
+    """The notice, naming the telemetry commands as ``command`` (``visivo telemetry``)."""
+    return f"""\
 Visivo collects anonymous usage data: which commands run, how long they take, whether
 they fail (the error's type only) and object counts. It never sends project data, SQL,
 file paths, error messages or anything that identifies you.
   See exactly what is sent:  VISIVO_TELEMETRY_SINK=stdout <command>
-  What is collected:         {DOCS_URL} (or: visivo-telemetry schema)
-  Switch it off:             visivo-telemetry disable   (or: export DO_NOT_TRACK=1)
+  What is collected:         {DOCS_URL} (or: {command} schema)
+  Switch it off:             {command} disable   (or: export DO_NOT_TRACK=1)
 This notice is shown once."""
 
 

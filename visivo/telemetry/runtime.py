@@ -2,7 +2,9 @@
 
 All global state of the telemetry package lives here, and :func:`reset` clears it.
 ``start`` reads the environment and config files once; when telemetry is disabled it
-connects nothing, starts no thread and imports no network code.
+connects nothing, starts no thread and imports no network code. :func:`use_project`
+decides again once the host knows its project; an opt-out learned that way drops what
+is queued, and nothing more is sent by this process.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import notice
+from visivo.telemetry._version import __version__
 from visivo.telemetry.batcher import Batcher
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
 from visivo.telemetry.policy.optout import Decision, decide
@@ -40,6 +43,9 @@ from visivo.telemetry.sinks.base import Sink
 from visivo.telemetry.sinks.console import write_through
 from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
 
+if TYPE_CHECKING:
+    from visivo.telemetry.host import VersionChoice
+
 # Re-exported: these lived here before settings.py and counters.py took them.
 __all__ = [
     "DEBUG_ENV",
@@ -52,6 +58,7 @@ __all__ = [
     "Settings",
     "active_sink",
     "capture_only",
+    "command_name",
     "counters",
     "flush",
     "home_dir",
@@ -60,7 +67,10 @@ __all__ = [
     "shutdown",
     "start",
     "start_with_sink",
+    "started",
     "status",
+    "use_project",
+    "version_choice",
 ]
 
 # What interpreter exit may wait for delivery, in total.
@@ -70,6 +80,8 @@ EXIT_TIMEOUT_S: Final = 0.9
 SINK_MARGIN_S: Final = 0.05
 # Set to 1: every exception telemetry swallows also prints its traceback on stderr.
 DEBUG_ENV: Final = "VISIVO_TELEMETRY_DEBUG"
+# What a late opt-out may wait for a batch already being sent before it stops the pipeline.
+WITHDRAW_TIMEOUT_S: Final = 0.2
 
 
 # What a receiver queues: the pure scrubber to run, the payload it owns, and when.
@@ -81,12 +93,39 @@ class _Pipeline:
     settings: Settings
     resolved: ResolvedSink
     batcher: Batcher[_Raw]
-    metadata: Metadata
     notice_pending: bool = False
     # Payloads whose scrub raised; written only by the batcher's thread.
     invalid: int = 0
     # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
     warm: Callable[[], None] | None = None
+
+    # False for a pipeline made by start_with_sink, which no later decision touches.
+    decided: bool = True
+    # Set when an opt-out came after start: what is still queued is dropped, not sent.
+    withdrawn: bool = False
+    # Payloads dropped because of that; written only by the batcher's thread.
+    withdrawn_count: int = 0
+    # See ``metadata``; None until the first export, and again in a forked child.
+    made_metadata: Metadata | None = None
+
+    @property
+    def metadata(self) -> Metadata:
+        """The process metadata, made by the first export on the batcher's thread
+        (finding the host's version reads package metadata)."""
+        metadata = self.made_metadata
+        if metadata is None:
+            metadata = self.made_metadata = _make_metadata()
+        return metadata
+
+
+@attrs.frozen
+class _Given:
+    """What the host passed to ``start``, kept so that ``use_project`` reads the same."""
+
+    env: Mapping[str, str] | None = None
+    home: str | os.PathLike[str] | None = None
+    host_version: str | None = None
+    command_name: str | None = None
 
 
 _lock = threading.RLock()
@@ -98,6 +137,16 @@ _debug = False
 _sigterm_installed = False
 # While set (by the pytest fixture), every pipeline sends here, whatever its settings.
 _capture_only: ResolvedSink | None = None
+# Set by the first start(); the latest decision; whether an opt-out came after start.
+_given: _Given | None = None
+_decision: Decision | None = None
+_withdrawn = False
+# The project directory the latest decision read (None: found from the working directory).
+_project_dir: Path | None = None
+# How a host mounted the ``telemetry`` group (``visivo telemetry``), seen by the click
+# integration; start(command_name=...) overrides it.
+_mounted_name: str | None = None
+_version: VersionChoice | None = None
 
 
 def count_error(where: str, error: BaseException | None = None) -> None:
@@ -171,7 +220,7 @@ def _show_notice(pipeline: _Pipeline) -> None:
     global_settings = pipeline.settings.global_settings
     if global_settings is None:
         return
-    _warn(notice.NOTICE)
+    _warn(notice.text(command_name()))
     from visivo.telemetry.policy import settings
 
     try:
@@ -242,20 +291,23 @@ _RECEIVERS: Final = (
 )
 
 
-def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
+def _install(pipeline_settings: Settings, resolved: ResolvedSink, *, decided: bool) -> None:
     global _pipeline, _last, _atexit_registered
     if _capture_only is not None:
         resolved = _capture_only
     sink = resolved.sink
 
     def export(batch: Sequence[_Raw]) -> None:
+        if pipeline.withdrawn:
+            pipeline.withdrawn_count += len(batch)
+            return
         envelopes = _envelopes(batch, pipeline)
         if envelopes:
             sink.send(envelopes)
 
     warm = _warmer(sink)
     batcher: Batcher[_Raw] = Batcher(export, on_start=warm)
-    pipeline = _Pipeline(pipeline_settings, resolved, batcher, Metadata.for_this_process())
+    pipeline = _Pipeline(pipeline_settings, resolved, batcher, decided=decided)
     pipeline.warm = warm
     global_settings = pipeline_settings.global_settings
     pipeline.notice_pending = notice.should_show(
@@ -272,52 +324,189 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
         _atexit_registered = True
 
 
+def version_choice() -> VersionChoice:
+    """The version events carry (``visivo_version``), where it came from, and any problem.
+
+    Chosen once per process: what the host passed to ``start(host_version=...)``, else
+    the installed ``visivo`` distribution's, else this package's.
+    """
+    global _version
+    choice = _version
+    if choice is None:
+        from visivo.telemetry import host  # only when enabled, or for status
+
+        explicit = _given.host_version if _given is not None else None
+        choice = host.choose_version(explicit, host.installed_version)
+        if choice.problems:
+            count_error("host_version")
+        _version = choice
+    return choice
+
+
+def _make_metadata() -> Metadata:
+    """Fresh process metadata (a new session id) carrying the host's version."""
+    try:
+        version = version_choice().version
+    except Exception:  # noqa: BLE001 - send this package's version rather than nothing
+        count_error("host_version")
+        version = __version__
+    return attrs.evolve(Metadata.for_this_process(), visivo_version=version)
+
+
 def start(
     project_dir: str | os.PathLike[str] | None = None,
     *,
     project_setting: object = UNSET,
     env: Mapping[str, str] | None = None,
     home: str | os.PathLike[str] | None = None,
+    host_version: str | None = None,
+    command_name: str | None = None,
 ) -> Decision:
-    """Start telemetry for this process, once; later calls return the same decision.
+    """Start telemetry for this process, once; later calls return the current decision.
+
+    A later call that names a project (``project_dir`` or ``project_setting``) is
+    :func:`use_project`; a later ``host_version`` or ``command_name`` replaces the first.
 
     Args:
-        project_dir: where ``project.visivo.yml`` lives; the working directory when None.
+        project_dir: the directory holding ``project.visivo.yml``; when None, the nearest
+            one from the working directory up to the home directory or the root.
         project_setting: the project's ``defaults.telemetry_enabled`` when the host has
             already parsed it (skips reading the project file).
         env: the environment to read (``os.environ`` when None).
         home: the home directory holding ``.visivo/config.yml`` (from ``env`` when None).
+        host_version: the host's version, sent as ``visivo_version`` (else the installed
+            ``visivo`` distribution's, else this package's).
+        command_name: how users type the ``telemetry`` group, e.g. ``"visivo telemetry"``,
+            for the first-run notice and messages.
     """
+    global _given, _version
     with _lock:
-        if _pipeline is not None:
+        if _pipeline is not None and not _pipeline.decided:
+            # A test pipeline (start_with_sink): no decision replaces it.
             return _pipeline.settings.decision
+        if _given is not None:
+            _amend(host_version, command_name)
+            same = project_dir is None or Path(project_dir) == _project_dir
+            if same and project_setting is UNSET:
+                return _current_decision()
+            return _decide(project_dir, project_setting)
+        _given = _Given(env, home, host_version, command_name)
         _read_debug(os.environ if env is None else env)
-        try:
-            found = read_settings(
-                project_dir,
-                project_setting=project_setting,
-                env=env,
-                home=home,
-                read_files=False,
+        _version = None  # chosen earlier (for status) without the host's version
+        return _decide(project_dir, project_setting)
+
+
+def _amend(host_version: str | None, command_name: str | None) -> None:
+    """Take a host version or command name given to a later ``start``."""
+    global _given, _version
+    if _given is None:
+        return
+    if command_name is not None:
+        _given = attrs.evolve(_given, command_name=command_name)
+    if host_version is not None and host_version != _given.host_version:
+        _given = attrs.evolve(_given, host_version=host_version)
+        _version = None
+        pipeline = _pipeline
+        if pipeline is not None and pipeline.made_metadata is not None:
+            # The same process and session: only the version changes.
+            pipeline.made_metadata = attrs.evolve(
+                pipeline.made_metadata, visivo_version=version_choice().version
             )
-        except Exception:  # noqa: BLE001 - fail closed, never break the host
-            count_error("start")
-            return decide({"VISIVO_TELEMETRY_DISABLED": "1"})
-        if not found.decision.enabled:
-            return found.decision
-        try:
-            resolved = resolve(
-                found.sink_spec,
-                endpoint=found.endpoint,
-                env=os.environ if env is None else env,
-                warn=_warn,
-                report=count_error,
-            )
-            _install(found, resolved)
-            _install_sigterm_handler()
-        except Exception:  # noqa: BLE001
-            count_error("start")
-        return found.decision
+
+
+def use_project(
+    project_dir: str | os.PathLike[str], *, project_setting: object = UNSET
+) -> Decision:
+    """Decide again now that the host knows its project directory; returns the decision.
+
+    The environment and global file are read as ``start`` read them. If the project opts
+    out, what is queued is dropped (counted as ``late_opt_out``) and this process sends
+    nothing more, whatever later calls say. Nothing is sent before the first flush
+    interval, so events emitted before this call wait for it. Starts telemetry if
+    ``start`` was not called yet.
+
+    Args:
+        project_dir: the directory holding ``project.visivo.yml``, used as it is.
+        project_setting: the project's ``defaults.telemetry_enabled`` when the host has
+            already parsed it (skips reading the project file).
+    """
+    return start(project_dir, project_setting=project_setting)
+
+
+def _current_decision() -> Decision:
+    if _decision is not None:
+        return _decision
+    # Only when the first decision failed to be made at all.
+    return decide({"VISIVO_TELEMETRY_DISABLED": "1"})
+
+
+def _decide(project_dir: str | os.PathLike[str] | None, project_setting: object) -> Decision:
+    """Read the sources and act on the decision: install, keep, or withdraw the pipeline."""
+    global _decision, _withdrawn, _project_dir
+    given = _given if _given is not None else _Given()
+    _project_dir = Path(project_dir) if project_dir is not None else None
+    if _withdrawn:
+        return _current_decision()
+    first = _decision is None
+    try:
+        found = read_settings(
+            project_dir,
+            project_setting=project_setting,
+            env=given.env,
+            home=given.home,
+            read_files=False,
+        )
+        _decision = found.decision
+    except Exception:  # noqa: BLE001 - fail closed, never break the host
+        count_error("start")
+        found = None
+        _decision = decide({"VISIVO_TELEMETRY_DISABLED": "1"})
+    if not _decision.enabled:
+        if not first:
+            _withdrawn = True
+            _stop(WITHDRAW_TIMEOUT_S, withdraw=True)
+        return _decision
+    if found is None:
+        return _decision
+    pipeline = _pipeline
+    if pipeline is not None:
+        pipeline.settings = found
+        return _decision
+    try:
+        resolved = resolve(
+            found.sink_spec,
+            endpoint=found.endpoint,
+            env=os.environ if given.env is None else given.env,
+            warn=_warn,
+            report=count_error,
+        )
+        _install(found, resolved, decided=True)
+        _install_sigterm_handler()
+    except Exception:  # noqa: BLE001
+        count_error("start")
+    return _decision
+
+
+def started() -> bool:
+    """Whether the host called :func:`start` (or :func:`use_project`) in this process."""
+    return _given is not None
+
+
+def command_name(mounted: str | None = None) -> str:
+    """How users type the ``telemetry`` group, for notices and messages.
+
+    What the host passed to ``start(command_name=...)``, else ``mounted`` (how the group
+    is mounted in the command running now), else how the integration saw it mounted,
+    else ``visivo-telemetry``.
+    """
+    given = _given.command_name if _given is not None else None
+    return given or mounted or _mounted_name or notice.COMMAND
+
+
+def note_mounted_name(name: str) -> None:
+    """Record how the host mounted the ``telemetry`` group (the click integration does)."""
+    global _mounted_name
+    _mounted_name = name
 
 
 def start_with_sink(sink: Sink, *, names: tuple[str, ...] = ("custom",)) -> None:
@@ -329,7 +518,7 @@ def start_with_sink(sink: Sink, *, names: tuple[str, ...] = ("custom",)) -> None
         _stop(0.0)
         decision = decide({})
         found = Settings(decision, ",".join(names), "", "not used", None)
-        _install(found, ResolvedSink(sink, names))
+        _install(found, ResolvedSink(sink, names), decided=False)
 
 
 def capture_only(sink: Sink | None, *, names: tuple[str, ...] = ("memory",)) -> None:
@@ -370,7 +559,8 @@ def flush(timeout: float = 1.0) -> bool:
         return False
 
 
-def _stop(timeout: float) -> bool:
+def _stop(timeout: float, *, withdraw: bool = False) -> bool:
+    """Stop the pipeline; with ``withdraw``, what is still queued is dropped, not sent."""
     global _pipeline
     pipeline = _pipeline
     if pipeline is None:
@@ -378,6 +568,7 @@ def _stop(timeout: float) -> bool:
     _pipeline = None
     for signal, receiver in _RECEIVERS:
         signal.disconnect(receiver)
+    pipeline.withdrawn = withdraw
     deadline = time.monotonic() + max(timeout, 0.0)
     for member in members(pipeline.resolved.sink):
         finish_by = getattr(member, "finish_by", None)
@@ -488,18 +679,22 @@ def counters() -> Counters:
         delivery_counts(pipeline.resolved.sink),
         errors,
         pipeline.invalid,
+        withdrawn=pipeline.withdrawn_count,
     )
 
 
 def reset() -> None:
     """Stop any pipeline without waiting and forget all state (for tests)."""
-    global _last, _atexit_registered
+    global _last, _atexit_registered, _given, _decision, _withdrawn, _mounted_name, _version
+    global _project_dir
     with _lock:
         _stop(0.0)
         _last = None
         _errors.clear()
         _read_debug({})
         _uninstall_sigterm_handler()
+        _given = _decision = _mounted_name = _version = _project_dir = None
+        _withdrawn = False
         if _atexit_registered:
             atexit.unregister(_at_exit)
             _atexit_registered = False
@@ -512,7 +707,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.RLock()
     pipeline = _pipeline
     if pipeline is not None:
-        pipeline.metadata = Metadata.for_this_process()
+        pipeline.made_metadata = None
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

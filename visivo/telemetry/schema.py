@@ -207,7 +207,7 @@ class Metadata:
     )
     visivo_version: str = attrs.field(
         metadata=_describe(
-            "The visivo-telemetry version.", "1.2.0", pattern=VERSION_PATTERN, max_length=32
+            "The host's version (Visivo's).", "1.2.0", pattern=VERSION_PATTERN, max_length=32
         )
     )
     python_version: str = attrs.field(

@@ -24,9 +24,12 @@ __all__ = [
     "ENDPOINT_ENV",
     "SINK_ENV",
     "UNSET",
+    "ProjectLocation",
     "Settings",
     "home_dir",
+    "locate_project",
     "read_settings",
+    "working_dir",
 ]
 
 SINK_ENV: Final = "VISIVO_TELEMETRY_SINK"
@@ -59,6 +62,54 @@ def home_dir(env: Mapping[str, str]) -> Path:
     return Path(home) if home else Path.home()
 
 
+def working_dir() -> Path | None:
+    """The current working directory, or None when it no longer exists."""
+    try:
+        return Path.cwd()
+    except OSError:  # FileNotFoundError when it was removed; a process can live on in it
+        return None
+
+
+@attrs.frozen
+class ProjectLocation:
+    """Which project file applies, or why none does.
+
+    Attributes:
+        path: the ``project.visivo.yml`` to read; None when none applies.
+        missing: when ``path`` is None, where it was looked for (``status`` shows it).
+    """
+
+    path: Path | None
+    missing: str = ""
+
+
+def locate_project(
+    project_dir: str | os.PathLike[str] | None, *, home: Path, cwd: Path | None
+) -> ProjectLocation:
+    """The project file of ``project_dir``, or else the nearest one from ``cwd`` up.
+
+    A directory the host names is used as it is. Otherwise the search starts in ``cwd``
+    (the working directory, None when it was removed) and goes up, as git looks for
+    ``.git``: it stops at the first directory holding a project file, at ``home`` (still
+    searched) or at the root.
+    """
+    from visivo.telemetry.policy.settings import PROJECT_FILE, project_config_path
+
+    if project_dir is not None:
+        return ProjectLocation(project_config_path(Path(project_dir)))
+    if cwd is None:
+        return ProjectLocation(None, "no working directory (it was removed)")
+    tops = {home, Path(os.path.realpath(home))}
+    for directory in (cwd, *cwd.parents):
+        candidate = project_config_path(directory)
+        if os.path.lexists(candidate):
+            return ProjectLocation(candidate)
+        if directory in tops:
+            break
+    where = f"in {cwd}" if directory == cwd else f"from {cwd} up to {directory}"
+    return ProjectLocation(None, f"no {PROJECT_FILE} {where}")
+
+
 def read_settings(
     project_dir: str | os.PathLike[str] | None = None,
     *,
@@ -86,8 +137,11 @@ def read_settings(
     if project_setting is not UNSET:
         project = settings.reading_from_value(project_setting, "passed by the host")
     else:
-        directory = Path(project_dir) if project_dir is not None else Path.cwd()
-        project = settings.read_project(settings.project_config_path(directory))
+        located = locate_project(project_dir, home=home_path, cwd=working_dir())
+        if located.path is None:
+            project = Reading(located.missing)
+        else:
+            project = settings.read_project(located.path)
     decision = decide(env, project, global_settings.reading)
     endpoint, source = _choose_endpoint(env, global_settings)
     return Settings(decision, env.get(SINK_ENV, ""), endpoint, source, global_settings)

@@ -25,6 +25,12 @@ How it works, and why it changes no behaviour:
   subcommand was resolved (an unknown command name is never sent).
 - ``ctx.invoke``/``ctx.forward`` call the other command's callback directly, so the run
   stays one event under the command the user ran.
+- With ``project_dir_option``, the named option's parsed value (a command's own, e.g.
+  ``visivo run -w DIR``, or a group's) is handed to :func:`visivo.telemetry.use_project`
+  when that command's ``invoke`` is reached, before its body runs, so the project's
+  opt-out applies to this very run. Only when the host started telemetry.
+- When the host mounted our ``telemetry`` group in the instrumented group, the runtime
+  learns how (``visivo telemetry``), so the first-run notice names it that way.
 
 Not thread-safe across one run: a run belongs to the context (``contextvars``) it
 started in.
@@ -51,6 +57,8 @@ _UNTRACKED: Final = "_visivo_telemetry_untracked"
 # Markers on our wrappers: a watched method only records, a tracked ``invoke`` also tracks.
 _WATCHED: Final = "_visivo_telemetry_watched"
 _TRACKED: Final = "_visivo_telemetry_tracked"
+# On an instrumented group: the name of the option that holds the project directory.
+_PROJECT_OPTION: Final = "_visivo_telemetry_project_dir_option"
 # Raised by click >= 8.2 for a group or command run without arguments that shows help.
 _NoArgsIsHelpError: Final[type[BaseException] | None] = getattr(
     click.exceptions, "NoArgsIsHelpError", None
@@ -65,6 +73,8 @@ class _Run:
     # Whether the last resolved command's own ``invoke`` was entered: parsing is over.
     reached_invoke: bool = False
     untracked: bool = False
+    # The parameter holding the project directory, if the host named one.
+    project_option: str | None = None
 
 
 _run: ContextVar[_Run | None] = ContextVar("visivo_click_run", default=None)
@@ -139,6 +149,7 @@ def _watch_invoke(command: click.Command) -> None:
             run = _run.get()
             if run is not None:
                 run.reached_invoke = True
+                _use_project(ctx, run)
             return original(ctx)
 
         return invoke
@@ -163,16 +174,56 @@ def _is_help(error: BaseException | None, run: _Run) -> bool:
     )
 
 
+def _use_project(ctx: click.Context, run: _Run) -> None:
+    """Tell the runtime the project directory this command was given, if any."""
+    option = run.project_option
+    if option is None:
+        return
+    from visivo.telemetry import runtime
+
+    try:
+        value = ctx.params.get(option)
+        if value is not None and runtime.started():
+            runtime.use_project(value)
+    except Exception:  # noqa: BLE001 - telemetry never reaches the host
+        runtime.count_error("click")
+
+
+def _note_mount(ctx: click.Context) -> None:
+    """Tell the runtime how ``ctx``'s group mounts our ``telemetry`` group, if it does."""
+    # Our group can be mounted only once its module is loaded; never load it here.
+    ours = getattr(sys.modules.get("visivo.telemetry.cli"), "telemetry", None)
+    group = ctx.command
+    if ours is None or group is ours or not isinstance(group, click.Group):
+        return
+    for name, command in group.commands.items():
+        if command is ours:
+            from visivo.telemetry import runtime
+
+            runtime.note_mounted_name(f"{ctx.command_path} {name}")
+            return
+
+
 def _tracked_invoke(original: Callable[[click.Context], Any]) -> Callable[[click.Context], Any]:
     def invoke(ctx: click.Context) -> Any:
         outer = _run.get()
         if outer is not None:
             # Mounted in a group that is already tracking this run.
             outer.reached_invoke = True
+            _use_project(ctx, outer)
             return original(ctx)
         from visivo.telemetry.runtime import count_error
 
-        run = _Run(path=_path_to(ctx), untracked=is_untracked(ctx.command))
+        run = _Run(
+            path=_path_to(ctx),
+            untracked=is_untracked(ctx.command),
+            project_option=getattr(ctx.command, _PROJECT_OPTION, None),
+        )
+        try:
+            _note_mount(ctx)
+        except Exception:  # noqa: BLE001 - telemetry never reaches the host
+            count_error("click")
+        _use_project(ctx, run)
         tracking = track_command("")
         tracker = tracking.__enter__()
         token = _run.set(run)
@@ -196,14 +247,22 @@ def _tracked_invoke(original: Callable[[click.Context], Any]) -> Callable[[click
     return invoke
 
 
-def instrument(group: _G) -> _G:
+def instrument(group: _G, *, project_dir_option: str | None = None) -> _G:
     """Track every subcommand of ``group`` as a command; returns the same group.
 
     Idempotent. When an instrumented group runs inside another instrumented group, only
     the outermost one tracks, under the full path.
+
+    Args:
+        group: the root group of the CLI.
+        project_dir_option: the parameter name (``"working_dir"`` for ``-w DIR``) whose
+            value is the project directory: before a command with that option runs,
+            :func:`visivo.telemetry.use_project` decides again with it.
     """
     if not isinstance(group, click.Group):
         raise ValueError(f"instrument() takes a click.Group, not {type(group).__name__}")
+    if project_dir_option is not None:
+        setattr(group, _PROJECT_OPTION, project_dir_option)
     _watch_resolution(group)
     _wrap_once(group, "invoke", _tracked_invoke, _TRACKED)
     return group
