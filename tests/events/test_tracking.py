@@ -109,3 +109,47 @@ def test_no_receivers_no_work() -> None:
     assert not command_finished.receivers
     with track_command("run"):
         pass
+
+
+class _RaisingCode:
+    """An exit code whose comparison raises, as a buggy host object might."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("comparison exploded")
+
+    __hash__ = object.__hash__
+
+
+class _OddInt(int):
+    """An int exit code whose own ``==`` raises."""
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("comparison exploded")
+
+    __hash__ = int.__hash__
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        SystemExit(_RaisingCode()),
+        SystemExit(_OddInt(0)),
+        click.exceptions.Exit(_OddInt(3)),  # type: ignore[arg-type]
+    ],
+)
+def test_exit_code_with_raising_comparison_reaches_host_unchanged(
+    sent: list[dict[str, Any]], error: BaseException
+) -> None:
+    """An exit whose code's == raises reaches the host as itself, and an event is sent."""
+    with pytest.raises(type(error)) as caught, track_command("run"):
+        raise error
+    assert caught.value is error
+    assert len(sent) == 1
+
+
+def test_int_subclass_zero_is_a_clean_exit(sent: list[dict[str, Any]]) -> None:
+    """SystemExit(False) and a zero int subclass count as success, as Python exits 0."""
+    for code in (False, _OddInt(0)):
+        with pytest.raises(SystemExit), track_command("run"):
+            raise SystemExit(code)
+    assert [payload["success"] for payload in sent] == [True, True]

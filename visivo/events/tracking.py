@@ -49,14 +49,27 @@ def current_command() -> CommandTracker:
     return tracker if tracker is not None else CommandTracker("")
 
 
+def _is_zero(code: object) -> bool:
+    """Whether an exit code makes Python exit with status 0; runs none of the code's methods.
+
+    ``None`` and any ``int`` equal to 0 (``False`` included) exit 0, as the interpreter
+    decides; the comparison is ``int``'s own, so a code whose ``==`` raises is not asked.
+    """
+    return code is None or (isinstance(code, int) and int.__eq__(code, 0) is True)
+
+
 def _is_clean_exit(error: BaseException) -> bool:
-    """Whether an exception only carries exit code 0 (``sys.exit(0)``, click's ``Exit(0)``)."""
+    """Whether an exception only carries exit code 0 (``sys.exit(0)``, click's ``Exit(0)``).
+
+    No comparison of the host's code object runs here, so the host always gets its
+    exception back unchanged.
+    """
     if isinstance(error, SystemExit):
-        return error.code in (0, None)
+        return _is_zero(error.code)
     click_exceptions = sys.modules.get("click.exceptions")
     exit_type = getattr(click_exceptions, "Exit", None)
-    if exit_type is not None and isinstance(error, exit_type):
-        return getattr(error, "exit_code", 1) == 0
+    if isinstance(exit_type, type) and isinstance(error, exit_type):
+        return _is_zero(getattr(error, "exit_code", 1))
     return False
 
 
