@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -9,6 +12,8 @@ import click
 import pytest
 
 from visivo.events import command_finished, command_started, current_command, track_command
+from visivo.telemetry import runtime
+from visivo.telemetry.sinks.memory import MemorySink
 
 
 @pytest.fixture
@@ -153,3 +158,57 @@ def test_int_subclass_zero_is_a_clean_exit(sent: list[dict[str, Any]]) -> None:
         with pytest.raises(SystemExit), track_command("run"):
             raise SystemExit(code)
     assert [payload["success"] for payload in sent] == [True, True]
+
+
+@pytest.fixture
+def memory() -> Iterator[MemorySink]:
+    """The real pipeline into a memory sink."""
+    sink = MemorySink()
+    runtime.start_with_sink(sink)
+    try:
+        yield sink
+    finally:
+        runtime.reset()
+
+
+def test_object_counts_are_copied_when_the_command_ends(memory: MemorySink) -> None:
+    """A mutation of object_counts after the command ended is not what gets sent."""
+    counts = {"chart": 3}
+    with track_command("compile") as cmd:
+        cmd.object_counts = counts
+    counts["chart"] = 999
+    counts["trace"] = 1
+    assert runtime.flush(5.0)
+    (envelope,) = memory.wire()
+    assert envelope["properties"]["object_counts"] == {"chart": 3}
+
+
+def test_concurrent_mutation_never_drops_the_event(memory: MemorySink) -> None:
+    """A thread that keeps changing object_counts while events are scrubbed loses no event."""
+    # Keys the scrubber rejects make it walk the whole mapping, a long window for a change.
+    counts: dict[str, int] = {f"Not A Type {i}": i for i in range(5000)}
+    counts["chart"] = 1
+    stop = threading.Event()
+
+    def churn() -> None:
+        deadline = time.monotonic() + 5.0
+        i = 0
+        while not stop.is_set() and time.monotonic() < deadline:
+            counts[f"extra_{i % 50}"] = i
+            counts.pop(f"extra_{(i + 25) % 50}", None)
+            i += 1
+
+    worker = threading.Thread(target=churn)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # switch threads often, so the change lands mid-scrub
+    worker.start()
+    try:
+        for _ in range(400):
+            command_finished.send("test", command="compile", object_counts=counts)
+        assert runtime.flush(5.0)
+    finally:
+        stop.set()
+        worker.join(5.0)
+        sys.setswitchinterval(interval)
+    assert len(memory.wire()) == 400
+    assert runtime.counters().dropped.get("invalid_payload", 0) == 0

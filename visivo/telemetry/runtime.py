@@ -115,9 +115,11 @@ def _warn(message: str) -> None:
 def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, Any]) -> None:
     """Queue a payload for scrubbing on the batcher's thread, so the caller pays little.
 
-    ``payload`` is the receiver's own ``**kwargs`` dict. An exception is replaced by its
-    class at once: only the class name is ever sent, and holding the instance would keep
-    its traceback and every frame's locals alive until the batch goes out.
+    ``payload`` is the receiver's own ``**kwargs`` dict. Dict values (``object_counts``)
+    are copied, so the event holds what was true when it was sent. An exception is
+    replaced by its class at once: only the class name is ever sent, and holding the
+    instance would keep its traceback and every frame's locals alive until the batch
+    goes out.
     """
     pipeline = _pipeline
     if pipeline is None:
@@ -127,6 +129,10 @@ def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, 
     error = payload.get("error")
     if error is not None:
         payload["error"] = type(error) if isinstance(error, BaseException) else None
+    for key, value in payload.items():
+        # Copied now (atomic for a dict): the host may change it before the batch is built.
+        if isinstance(value, dict):
+            payload[key] = value.copy()
     pipeline.batcher.put((scrub, payload, time.time()))
 
 
