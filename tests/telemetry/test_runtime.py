@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import UserDict
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,8 @@ class TestInProcess:
     def test_receiver_errors_are_counted_never_raised(self) -> None:
         """A payload that breaks scrubbing is counted and never reaches the sender."""
 
-        class Exploding(dict[str, int]):
+        class Exploding(UserDict[str, int]):
+            # Not a dict, so it is not copied at capture; scrubbing reads it.
             def items(self) -> Any:
                 raise RuntimeError("boom")
 

@@ -130,9 +130,10 @@ def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, 
     if error is not None:
         payload["error"] = type(error) if isinstance(error, BaseException) else None
     for key, value in payload.items():
-        # Copied now (atomic for a dict): the host may change it before the batch is built.
+        # Copied now, as the host may change it before the batch is built. dict.copy runs
+        # no code of a subclass and holds the GIL throughout, so it cannot fail halfway.
         if isinstance(value, dict):
-            payload[key] = value.copy()
+            payload[key] = dict.copy(value)
     pipeline.batcher.put((scrub, payload, time.time()))
 
 
