@@ -206,6 +206,8 @@ def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
             count_error("scrub")
             pipeline.invalid += 1
             continue
+        for name in scrubbed.failed:  # a field that failed alone was left out: count it
+            count_error(f"scrub:{name}")
         envelopes.append(Envelope(scrubbed.properties, timestamp, metadata, scrubbed.stripped))
     return envelopes
 

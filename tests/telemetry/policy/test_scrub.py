@@ -229,3 +229,43 @@ def to_wire_properties(properties: CommandFinished | RequestFinished) -> dict[st
     wire = to_wire(Envelope(properties, 0.0, Metadata("s", "v", "3.11.7", "linux")))
     result: dict[str, Any] = wire["properties"]
     return result
+
+
+def _class_with_module(module: object) -> type[Exception]:
+    """An exception class whose ``__module__`` is ``module`` (set after creation)."""
+
+    class Odd(Exception):
+        pass
+
+    Odd.__module__ = module  # type: ignore[assignment]
+    Odd.__qualname__ = "Odd"
+    return Odd
+
+
+class TestEveryFieldFailsAlone:
+    def test_huge_duration_drops_only_that_field(self) -> None:
+        """duration_ms=10**400 leaves duration out; the other fields are kept."""
+        result = scrub_command({"command": "run", "duration_ms": 10**400, "jobs": 3})
+        assert result.properties == CommandFinished("run", jobs=3)
+        assert scrub_request({"path": "/", "duration_ms": -(10**400)}).properties.endpoint == "/"
+
+    def test_unhashable_module_drops_only_error_type(self) -> None:
+        """A class with an unhashable __module__ loses error_type (reported), not the event."""
+        error = _class_with_module(["not", "hashable"])("secret")
+        result = scrub_command({"command": "run", "error": error, "success": False, "jobs": 1})
+        assert result.properties == CommandFinished("run", success=False, jobs=1)
+        assert result.failed == ("error_type",)
+
+    def test_str_subclass_methods_never_run(self) -> None:
+        """A str subclass whose methods raise is read as the plain string it holds."""
+
+        class Exploding(str):
+            def strip(self, *args: object) -> str:
+                raise RuntimeError("boom")
+
+            def __hash__(self) -> int:
+                raise RuntimeError("boom")
+
+        result = scrub_command({"command": Exploding("run"), "jobs": 4})
+        assert result.properties == CommandFinished("run", jobs=4)
+        assert result.failed == ()
