@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 
+from tests.support import clean_env, run_python
 from visivo.events import command_finished, command_started, current_command, track_command
+from visivo.events.signals import COMMAND_FINISHED_KEYWORDS
+from visivo.events.tracking import TRACKER_FIELDS
 from visivo.telemetry import runtime
 from visivo.telemetry.sinks.memory import MemorySink
 
@@ -212,3 +217,56 @@ def test_concurrent_mutation_never_drops_the_event(memory: MemorySink) -> None:
         sys.setswitchinterval(interval)
     assert len(memory.wire()) == 400
     assert runtime.counters().dropped.get("invalid_payload", 0) == 0
+
+
+def test_unknown_field_warns_once_and_is_not_sent(
+    sent: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Setting a field the schema lacks warns once on stderr, sends nothing, and goes on."""
+    with track_command("run") as cmd:
+        cmd.files_in_process_test = 3
+        current_command().files_in_process_test = 4
+        cmd.jobs = 2
+    assert sent[0]["jobs"] == 2
+    assert "files_in_process_test" not in sent[0]
+    err = capsys.readouterr().err
+    assert err.count("files_in_process_test") == 1
+    assert "not in the schema; see CONTRIBUTING 'Adding a field'" in err
+    with pytest.raises(AttributeError):
+        _ = cmd.files_in_process_test
+
+
+def test_tracker_sends_every_command_finished_keyword(sent: list[dict[str, Any]]) -> None:
+    """The tracker sends exactly the keywords command_finished declares, fields unset as None."""
+    with track_command("run"):
+        pass
+    assert set(sent[0]) == set(COMMAND_FINISHED_KEYWORDS)
+    assert set(TRACKER_FIELDS) < set(COMMAND_FINISHED_KEYWORDS)
+    assert all(sent[0][name] is None for name in TRACKER_FIELDS)
+
+
+UNKNOWN_FIELD_SCRIPT = """
+import visivo.telemetry as telemetry
+from visivo.events import current_command, track_command
+
+telemetry.start()
+with track_command("run") as cmd:
+    cmd.files = 3
+    current_command().files = 4
+    cmd.jobs = 2
+print("command went on")
+"""
+
+
+def test_unknown_field_in_a_real_process(tmp_path: Path) -> None:
+    """In a real process an unknown field warns once, is not sent, and the command succeeds."""
+    env = clean_env(tmp_path, VISIVO_TELEMETRY_SINK="stdout")
+    done = run_python(UNKNOWN_FIELD_SCRIPT, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "command went on"
+    (event,) = [json.loads(line) for line in lines if line.startswith("{")]
+    assert event["properties"]["jobs"] == 2
+    assert "files" not in json.dumps(event)
+    assert done.stderr.count("current_command().files") == 1
+    assert "not in the schema; see CONTRIBUTING 'Adding a field'" in done.stderr

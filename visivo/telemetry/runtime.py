@@ -26,7 +26,7 @@ from visivo.telemetry.batcher import Batcher
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
-from visivo.telemetry.schema import Envelope, Metadata
+from visivo.telemetry.schema import Envelope, Metadata, prepare_wire
 from visivo.telemetry.settings import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV,
@@ -170,6 +170,7 @@ def _warmer(sink: Sink) -> Callable[[], None] | None:
     warms = [w for w in (getattr(m, "warm", None) for m in members(sink)) if callable(w)]
     if not warms:
         return None
+    warms.append(prepare_wire)  # cattrs and the generated functions, before the first send
 
     def warm() -> None:
         for one in warms:

@@ -21,11 +21,14 @@ import typing
 import uuid
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 import attrs
 
 from visivo.telemetry._version import __version__
+
+if TYPE_CHECKING:
+    import cattrs
 from visivo.telemetry.limits import (
     COMMAND_PATTERN,
     ENDPOINT_MAX_LENGTH,
@@ -74,6 +77,7 @@ __all__ = [
     "event_keywords",
     "field_sources",
     "format_timestamp",
+    "prepare_wire",
     "property_field",
     "to_wire",
     "wire_names",
@@ -437,23 +441,38 @@ def format_timestamp(epoch_s: float) -> str:
 
 
 @functools.cache
-def _unstructure_functions() -> Mapping[type, Callable[[Any], dict[str, Any]]]:
-    """cattrs-generated functions, one per event class and one for Metadata.
-
-    Rules: property fields equal to their default (``None``) are omitted; mappings become
-    plain dicts. Built on first use, so that a process that sends nothing never imports
-    cattrs.
-    """
+def _converter() -> cattrs.Converter:
+    """The one private converter. Built on first use, so that a process that sends
+    nothing never imports cattrs."""
     import cattrs
-    from cattrs.gen import make_dict_unstructure_fn
 
-    converter = cattrs.Converter()
-    functions: dict[type, Callable[[Any], dict[str, Any]]] = {
-        cls: make_dict_unstructure_fn(cls, converter, _cattrs_omit_if_default=True)
-        for cls in EVENT_CLASSES
-    }
-    functions[Metadata] = make_dict_unstructure_fn(Metadata, converter)
-    return MappingProxyType(functions)
+    return cattrs.Converter()
+
+
+# Generated functions by class; pure and derived from the declarations, so never reset.
+_unstructure_functions: dict[type, Callable[[Any], dict[str, Any]]] = {}
+
+
+def _unstructure_function(cls: type) -> Callable[[Any], dict[str, Any]]:
+    """The cattrs-generated function that writes one attrs class as a dict.
+
+    Rules: fields of an event class equal to their default (``None``) are omitted;
+    mappings become plain dicts; every Metadata field is written.
+    """
+    function = _unstructure_functions.get(cls)
+    if function is None:
+        from cattrs.gen import make_dict_unstructure_fn
+
+        omit_none = cls is not Metadata
+        function = make_dict_unstructure_fn(cls, _converter(), _cattrs_omit_if_default=omit_none)
+        _unstructure_functions[cls] = function
+    return function
+
+
+def prepare_wire() -> None:
+    """Import cattrs and generate every wire function now, so the first send does not wait."""
+    for cls in (*EVENT_CLASSES, Metadata):
+        _unstructure_function(cls)
 
 
 def to_wire(envelope: Envelope) -> dict[str, Any]:
@@ -469,11 +488,11 @@ def to_wire(envelope: Envelope) -> dict[str, Any]:
         "timestamp": format_timestamp(envelope.timestamp),
     }
     wire.update(_metadata_wire(envelope.metadata))
-    wire["properties"] = _unstructure_functions()[type(properties)](properties)
+    wire["properties"] = _unstructure_function(type(properties))(properties)
     return wire
 
 
 @functools.lru_cache(maxsize=4)
 def _metadata_wire(metadata: Metadata) -> dict[str, Any]:
     # One Metadata per process (a new one after fork): its wire fields never change.
-    return _unstructure_functions()[Metadata](metadata)
+    return _unstructure_function(Metadata)(metadata)
