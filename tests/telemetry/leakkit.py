@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import string
-import typing
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from visivo.telemetry.schema import (
     RequestFinished,
     event_keywords,
     field_sources,
+    mapping_keywords,
 )
 from visivo.telemetry.sinks.console import ConsoleSink
 from visivo.telemetry.sinks.file import FileSink
@@ -64,21 +64,9 @@ SIGNALS: dict[str, tuple[Any, tuple[str, ...], dict[str, Any]]] = {
 }
 
 
-def _bare(annotation: Any) -> Any:
-    """``X | None`` → ``X``."""
-    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-    return args[0] if len(args) == 1 else annotation
-
-
 # Keywords whose field holds a mapping, and those read as an exception: they get values
 # of those shapes too.
-MAPPING_KEYWORDS = frozenset(
-    keyword
-    for cls in EVENT_CLASSES
-    for name, source in field_sources(cls)
-    if typing.get_origin(_bare(typing.get_type_hints(cls)[name])) is not None
-    for keyword in source.keywords
-)
+MAPPING_KEYWORDS = mapping_keywords()
 ERROR_KEYWORDS = frozenset(
     keyword
     for cls in EVENT_CLASSES

@@ -85,9 +85,11 @@ def test_publish_refuses_to_change_a_published_version(tmp_path: Path) -> None:
 
 
 def test_publish_writes_a_new_version_once(tmp_path: Path) -> None:
-    """Publishing writes the current schema once; again, it does nothing."""
-    assert schema_doc.publish(tmp_path) is not None
+    """Publishing writes the current schema once and prints its digest; again, it does nothing."""
+    message = schema_doc.publish(tmp_path)
     path = tmp_path / f"v{SCHEMA_VERSION}.json"
+    assert message is not None
+    assert f'{SCHEMA_VERSION}: "{_sha256(path)}"' in message
     assert json.loads(path.read_text()) == schema_doc.json_schema()
     assert schema_doc.publish(tmp_path) is None
 

@@ -26,7 +26,7 @@ from visivo.telemetry.batcher import Batcher
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
-from visivo.telemetry.schema import Envelope, Metadata, prepare_wire
+from visivo.telemetry.schema import Envelope, Metadata, mapping_keywords, prepare_wire
 from visivo.telemetry.settings import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV,
@@ -66,6 +66,9 @@ EXIT_TIMEOUT_S: Final = 0.9
 # outcome (``timeout``) before the batcher stops waiting and counts ``exit_deadline``.
 SINK_MARGIN_S: Final = 0.05
 
+
+# Keywords whose dict values are copied at capture (object_counts).
+_MAPPING_KEYWORDS: Final = mapping_keywords()
 
 # What a receiver queues: the pure scrubber to run, the payload it owns, and when.
 _Raw = tuple[Callable[[Mapping[str, Any]], Scrubbed], dict[str, Any], float]
@@ -115,11 +118,11 @@ def _warn(message: str) -> None:
 def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, Any]) -> None:
     """Queue a payload for scrubbing on the batcher's thread, so the caller pays little.
 
-    ``payload`` is the receiver's own ``**kwargs`` dict. Dict values (``object_counts``)
-    are copied, so the event holds what was true when it was sent. An exception is
-    replaced by its class at once: only the class name is ever sent, and holding the
-    instance would keep its traceback and every frame's locals alive until the batch
-    goes out.
+    ``payload`` is the receiver's own ``**kwargs`` dict. The dicts of mapping keywords
+    (``object_counts``) are copied, so the event holds what was true when it was sent.
+    An exception is replaced by its class at once: only the class name is ever sent, and
+    holding the instance would keep its traceback and every frame's locals alive until
+    the batch goes out.
     """
     pipeline = _pipeline
     if pipeline is None:
@@ -129,9 +132,10 @@ def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, 
     error = payload.get("error")
     if error is not None:
         payload["error"] = type(error) if isinstance(error, BaseException) else None
-    for key, value in payload.items():
+    for key in _MAPPING_KEYWORDS:
         # Copied now, as the host may change it before the batch is built. dict.copy runs
         # no code of a subclass and holds the GIL throughout, so it cannot fail halfway.
+        value = payload.get(key)
         if isinstance(value, dict):
             payload[key] = dict.copy(value)
     pipeline.batcher.put((scrub, payload, time.time()))

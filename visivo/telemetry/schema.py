@@ -47,7 +47,7 @@ from visivo.telemetry.limits import (
     WIRE_COMMAND_PATTERN,
 )
 from visivo.telemetry.policy import values
-from visivo.telemetry.policy.routes import UNMATCHED
+from visivo.telemetry.policy.routes import UNMATCHED, normalize_method
 
 __all__ = [
     "BACKENDS",
@@ -77,6 +77,7 @@ __all__ = [
     "event_keywords",
     "field_sources",
     "format_timestamp",
+    "mapping_keywords",
     "prepare_wire",
     "property_field",
     "to_wire",
@@ -246,7 +247,7 @@ class RequestFinished:
         "The HTTP method; `OTHER` for anything outside the standard set.",
         "GET",
         keyword="method",
-        normalise=values.method,
+        normalise=normalize_method,
         fallback=OTHER_METHOD,
         otlp=WireName("http.request.method", "stringValue", values={OTHER_METHOD: "_OTHER"}),
         enum=sorted(HTTP_METHODS | {OTHER_METHOD}),
@@ -291,6 +292,21 @@ def field_sources(cls: type) -> tuple[tuple[str, Source], ...]:
 def event_keywords(cls: type) -> frozenset[str]:
     """The signal keywords an event reads: its allow-list. Everything else is stripped."""
     return frozenset(keyword for _, source in field_sources(cls) for keyword in source.keywords)
+
+
+def _is_mapping(cls: type, name: str) -> bool:
+    return _kinds(typing.get_type_hints(cls)[name])[0] == "kvlistValue"
+
+
+def mapping_keywords(event_classes: tuple[type, ...] = EVENT_CLASSES) -> frozenset[str]:
+    """The keywords read into mapping fields: containers the host may change after sending."""
+    return frozenset(
+        keyword
+        for cls in event_classes
+        for name, source in field_sources(cls)
+        if _is_mapping(cls, name)
+        for keyword in source.keywords
+    )
 
 
 # Python type of a field → (OTLP AnyValue kind, JSON type).

@@ -18,6 +18,7 @@ published file is never rewritten: a change to the fields needs a new version.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import json
 import re
@@ -428,9 +429,14 @@ def publish(folder: Path) -> str | None:
             )
         return None
     folder.mkdir(parents=True, exist_ok=True)
+    text = schema_text(current)
     with path.open("w", encoding="utf-8", newline="\n") as file:
-        file.write(schema_text(current))
-    return f"published schema version {SCHEMA_VERSION} as {path}"
+        file.write(text)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return (
+        f"published schema version {SCHEMA_VERSION} as {path}; freeze it: add "
+        f'{SCHEMA_VERSION}: "{digest}" to PUBLISHED in tests/telemetry/test_schema_versions.py'
+    )
 
 
 def _main(argv: Sequence[str]) -> int:

@@ -77,23 +77,34 @@ class Scrubber(Generic[_Event]):
     def __init__(self, event_class: type[_Event]) -> None:
         self.event_class: type[_Event] = event_class
         self.allowed: frozenset[str] = event_keywords(event_class)
+        # A field read from one keyword keeps it as a str: the common case, called directly.
         self._fields = tuple(
-            (name, source.keywords, source.normalise, source.fallback)
+            (
+                name,
+                source.keywords[0] if len(source.keywords) == 1 else source.keywords,
+                source.normalise,
+                source.fallback,
+            )
             for name, source in field_sources(event_class)
         )
 
     def __call__(self, payload: Mapping[str, Any]) -> Scrubbed:
         """Build the event from a signal payload."""
-        values: dict[str, Any] = {}
-        failed: list[str] = []
+        get = payload.get
+        values: list[Any] = []
+        failed: tuple[str, ...] = ()
         for name, keywords, normalise, fallback in self._fields:
             try:
-                value = normalise(*[payload.get(keyword) for keyword in keywords])
+                if type(keywords) is str:
+                    value = normalise(get(keywords))
+                else:
+                    value = normalise(*[get(keyword) for keyword in keywords])
             except Exception:  # noqa: BLE001 - one field fails alone; the caller counts it
-                failed.append(name)
+                failed += (name,)
                 value = None
-            values[name] = fallback if value is None else value
-        return Scrubbed(self.event_class(**values), _stripped(payload, self.allowed), tuple(failed))
+            values.append(fallback if value is None else value)
+        # attrs takes the fields positionally, in declaration order.
+        return Scrubbed(self.event_class(*values), _stripped(payload, self.allowed), failed)
 
 
 scrub_command: Final = Scrubber(CommandFinished)

@@ -4,7 +4,8 @@ Pure functions of raw keyword values, named by the field declarations in
 :mod:`visivo.telemetry.schema`. Each returns the field's value, or ``None`` when the
 value is not acceptable (the field is then left out, or takes its declared fallback).
 They read values, never change them, and run no method of a caller's object beyond
-what a plain ``dict``, ``str``, ``int`` or exception class offers.
+what a plain ``dict``, ``str``, ``int`` or exception class offers. (The method's
+normaliser is :func:`visivo.telemetry.policy.routes.normalize_method`.)
 """
 
 from __future__ import annotations
@@ -24,12 +25,7 @@ from visivo.telemetry.limits import (
     MAX_OBJECT_TYPES,
     OBJECT_TYPE_PATTERN,
 )
-from visivo.telemetry.policy.routes import (
-    UNMATCHED,
-    normalize_method,
-    template_path,
-    template_rule,
-)
+from visivo.telemetry.policy.routes import UNMATCHED, template_path, template_rule
 
 __all__ = [
     "boolean",
@@ -38,7 +34,6 @@ __all__ = [
     "duration_ms",
     "endpoint",
     "error_type",
-    "method",
     "object_counts",
     "status_code",
 ]
@@ -75,7 +70,7 @@ def command_name(value: object) -> str | None:
     """A command's path below the root group, lower-cased and trimmed."""
     if isinstance(value, str) and len(value) <= _COMMAND_MAX_INPUT:
         # str.__str__ gives a plain str and runs no method of a str subclass.
-        return _checked_command_name(str.__str__(value))
+        return _checked_command_name(value if type(value) is str else str.__str__(value))
     return None
 
 
@@ -164,8 +159,3 @@ def endpoint(route: object, path: object) -> str:
     if isinstance(path, str):
         return template_path(path[:_ROUTE_MAX_INPUT])
     return UNMATCHED
-
-
-def method(value: object) -> str:
-    """An HTTP method in upper case, or ``OTHER`` outside the standard set."""
-    return normalize_method(value)
