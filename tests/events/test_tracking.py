@@ -251,8 +251,8 @@ from visivo.events import current_command, track_command
 
 telemetry.start()
 with track_command("run") as cmd:
-    cmd.files = 3
-    current_command().files = 4
+    cmd.filez_typo = 3
+    current_command().filez_typo = 4
     cmd.jobs = 2
 print("command went on")
 """
@@ -267,6 +267,6 @@ def test_unknown_field_in_a_real_process(tmp_path: Path) -> None:
     assert lines[0] == "command went on"
     (event,) = [json.loads(line) for line in lines if line.startswith("{")]
     assert event["properties"]["jobs"] == 2
-    assert "files" not in json.dumps(event)
-    assert done.stderr.count("current_command().files") == 1
+    assert "filez_typo" not in json.dumps(event)
+    assert done.stderr.count("current_command().filez_typo") == 1
     assert "not in the schema; see CONTRIBUTING 'Adding a field'" in done.stderr
