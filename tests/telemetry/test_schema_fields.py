@@ -8,7 +8,6 @@ the JSON Schema, the docs tables and the per-backend wire names.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -35,9 +34,8 @@ from visivo.telemetry.schema import (
     to_wire,
     wire_names,
 )
-from visivo.telemetry.sinks.file import FileSink
 from visivo.telemetry.sinks.memory import MemorySink
-from visivo.telemetry.sinks.registry import FanoutSink
+from visivo.telemetry.testing import CapturedEvents
 
 METADATA = Metadata("0b8e4f5c-5d0a-4a57-9a57-6f0e7a9f3c11", "1.2.0", "3.11.7", "linux")
 SCRUBBERS = {scrub.scrub_command.event_class: scrub.scrub_command} | {
@@ -182,18 +180,6 @@ class TestAddingAField:
             scrub.Scrubber(Loose)  # type: ignore[type-var]
 
 
-@pytest.fixture
-def sinks(tmp_path: Path) -> Iterator[tuple[MemorySink, Path]]:
-    """The real pipeline into a memory sink and a file sink."""
-    memory, path = MemorySink(), tmp_path / "events.jsonl"
-    runtime.reset()
-    runtime.start_with_sink(FanoutSink([memory, FileSink(path)]))
-    try:
-        yield memory, path
-    finally:
-        runtime.reset()
-
-
 _anything = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
     lambda inner: (
@@ -267,3 +253,12 @@ def test_every_field_end_to_end(
     assert documented.required == (source.fallback is not None)
     for backend in BACKENDS:
         assert name in wire_names(backend)[cls.EVENT]
+
+
+def test_fixture_shows_stripped_keywords(telemetry_events: CapturedEvents) -> None:
+    """A typo in a keyword shows at once in telemetry_events.stripped and in its repr."""
+    signals.command_finished.send("test", command="run", jbos=3)
+    signals.command_finished.send("test", command="run", jbos=4, extra="x")
+    assert telemetry_events.stripped == ["extra", "jbos"]
+    assert "stripped=['extra', 'jbos']" in repr(telemetry_events)
+    assert all("jbos" not in json.dumps(envelope) for envelope in telemetry_events)

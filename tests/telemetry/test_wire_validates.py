@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -21,9 +20,7 @@ from visivo.telemetry.schema import (
     RequestFinished,
     event_keywords,
 )
-from visivo.telemetry.sinks.file import FileSink
 from visivo.telemetry.sinks.memory import MemorySink
-from visivo.telemetry.sinks.registry import FanoutSink
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = jsonschema.Draft202012Validator(
@@ -68,18 +65,6 @@ def payloads(event_class: type) -> st.SearchStrategy[dict[str, object]]:
 
 command_payloads = payloads(CommandFinished)
 request_payloads = payloads(RequestFinished)
-
-
-@pytest.fixture
-def sinks(tmp_path: Path) -> Iterator[tuple[MemorySink, Path]]:
-    """The real pipeline into a memory sink and a file sink."""
-    memory, path = MemorySink(), tmp_path / "events.jsonl"
-    runtime.reset()
-    runtime.start_with_sink(FanoutSink([memory, FileSink(path)]))
-    try:
-        yield memory, path
-    finally:
-        runtime.reset()
 
 
 @settings(
