@@ -262,3 +262,38 @@ def test_fixture_shows_stripped_keywords(telemetry_events: CapturedEvents) -> No
     assert telemetry_events.stripped == ["extra", "jbos"]
     assert "stripped=['extra', 'jbos']" in repr(telemetry_events)
     assert all("jbos" not in json.dumps(envelope) for envelope in telemetry_events)
+
+
+class TestFieldsNoKeywordCarries:
+    def test_scrubber_sets_the_fallback(self) -> None:
+        """A field declared without a keyword (an aggregate) takes its fallback, or is unset."""
+
+        @attrs.frozen
+        class Counted:
+            """A test event."""
+
+            EVENT: ClassVar[str] = "counted"
+
+            name: str = property_field(
+                "A name.", "x", keyword="name", normalise=values.command_name, fallback="?"
+            )
+            count: int = property_field("How many.", 1, fallback=1, minimum=1)
+            total: int | None = property_field("A total.", 3, minimum=0)
+
+        scrubber = scrub.Scrubber(Counted)  # type: ignore[type-var]
+        assert scrubber.allowed == {"name"}
+        result = scrubber({"name": "run", "count": 9, "total": 4})
+        assert result.properties == Counted("run", 1, None)
+        assert result.stripped == ("count", "total")
+        assert schema_doc.json_schema((Counted,))["$defs"]["counted_properties"]["required"] == [
+            "name",
+            "count",
+        ]
+
+    @pytest.mark.parametrize(
+        "arguments", [{"keyword": "x"}, {"normalise": values.count}], ids=["keyword", "normalise"]
+    )
+    def test_keyword_and_normaliser_come_together(self, arguments: dict[str, Any]) -> None:
+        """A keyword without a normaliser, or a normaliser without a keyword, is refused."""
+        with pytest.raises(ValueError, match="normaliser"):
+            property_field("A field.", 1, **arguments)

@@ -120,14 +120,16 @@ class Source:
     """Where a field's value comes from.
 
     Attributes:
-        keywords: the signal keywords read, in the order ``normalise`` takes them.
+        keywords: the signal keywords read, in the order ``normalise`` takes them; none
+            for a field that no keyword carries (set on the telemetry thread, such as an
+            aggregate), which the scrubber sets to ``fallback``.
         normalise: raw keyword values → the field's value, or ``None`` when unacceptable.
         fallback: the value when ``normalise`` gives ``None`` or fails; ``None`` leaves an
             optional field out. A field with a fallback is required (always sent).
     """
 
     keywords: tuple[str, ...]
-    normalise: Callable[..., Any]
+    normalise: Callable[..., Any] | None
     fallback: Any = None
 
 
@@ -140,8 +142,8 @@ def property_field(
     description: str,
     example: Any,
     *,
-    keyword: str | tuple[str, ...],
-    normalise: Callable[..., Any],
+    keyword: str | tuple[str, ...] = (),
+    normalise: Callable[..., Any] | None = None,
     fallback: Any = None,
     otlp: WireName | None = None,
     **constraints: Any,
@@ -152,14 +154,18 @@ def property_field(
         description: one line for the docs.
         example: a value that meets the constraints.
         keyword: the signal keyword it comes from (several for a field built from more
-            than one, passed to ``normalise`` in this order).
-        normalise: turns the keyword values into the field's value (see :class:`Source`).
+            than one, passed to ``normalise`` in this order); none for a field that no
+            keyword carries.
+        normalise: turns the keyword values into the field's value (see :class:`Source`);
+            required with a keyword, refused without one.
         fallback: the value sent when ``normalise`` gives nothing; makes the field required.
         otlp: its OTLP attribute, when not ``visivo.<field>`` of the kind its type implies.
         constraints: JSON Schema limits (``pattern``, ``minimum``, ``maximum``,
             ``max_length``, ``enum``, ``key_pattern``, ``max_properties``).
     """
     keywords = (keyword,) if isinstance(keyword, str) else tuple(keyword)
+    if bool(keywords) != (normalise is not None):
+        raise ValueError("a field read from a keyword needs a normaliser, and only then")
     metadata = {
         **_describe(description, example, **constraints),
         "source": Source(keywords, normalise, fallback),

@@ -13,7 +13,7 @@ changed.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 import attrs
@@ -69,6 +69,11 @@ def _stripped(payload: Mapping[str, Any], allowed: frozenset[str]) -> tuple[str,
     return tuple(sorted({_keyword_name(key) for key in extra})) if extra else ()
 
 
+def _carried_by_no_keyword() -> None:
+    """The value of a field that no keyword carries: none, so it takes its fallback."""
+    return None
+
+
 class Scrubber(Generic[_Event]):
     """``payload -> Scrubbed`` for one event class, built from its field declarations."""
 
@@ -78,11 +83,12 @@ class Scrubber(Generic[_Event]):
         self.event_class: type[_Event] = event_class
         self.allowed: frozenset[str] = event_keywords(event_class)
         # A field read from one keyword keeps it as a str: the common case, called directly.
+        self._fields: tuple[tuple[str, str | tuple[str, ...], Callable[..., Any], Any], ...]
         self._fields = tuple(
             (
                 name,
                 source.keywords[0] if len(source.keywords) == 1 else source.keywords,
-                source.normalise,
+                source.normalise or _carried_by_no_keyword,
                 source.fallback,
             )
             for name, source in field_sources(event_class)
