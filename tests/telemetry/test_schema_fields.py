@@ -116,6 +116,16 @@ class TestAgreement:
         for event, fields in wire_names("posthog").items():
             assert all(wire.name == name for name, wire in fields.items()), event
 
+    def test_docs_list_every_wire_name(self) -> None:
+        """The generated docs name each property's OTLP attribute and PostHog property."""
+        rows = schema_doc.markdown_tables().splitlines()
+        for event, fields in wire_names("otlp").items():
+            for name, wire in fields.items():
+                posthog = wire_names("posthog")[event][name].name
+                (row,) = [r for r in rows if r.startswith(f"| `{event}` | `{name}` |")]
+                assert row.startswith(f"| `{event}` | `{name}` | `{wire.name}` | {wire.kind}")
+                assert row.endswith(f"| `{posthog}` |")
+
     def test_unknown_backend(self) -> None:
         """Asking for a backend nobody declared is a ValueError."""
         with pytest.raises(ValueError, match="unknown backend"):

@@ -36,6 +36,7 @@ from visivo.telemetry.schema import (
     SCHEMA_VERSION,
     Envelope,
     Metadata,
+    wire_names,
 )
 
 __all__ = [
@@ -330,6 +331,31 @@ def _table(fields: Sequence[WireField]) -> list[str]:
     return lines
 
 
+def _wire_names_table(event_classes: tuple[type, ...]) -> list[str]:
+    """Each property's OTLP log attribute (with its AnyValue kind) and PostHog property."""
+    otlp, posthog = wire_names("otlp", event_classes), wire_names("posthog", event_classes)
+    lines = [
+        "Each property's name in the OTLP and PostHog wire formats; the other sinks write",
+        "the envelope above as it is.",
+        "",
+        "| Event | Property | OTLP attribute | OTLP value | PostHog property |",
+        "|---|---|---|---|---|",
+    ]
+    for event, fields in otlp.items():
+        for name, wire in fields.items():
+            kind = f"{wire.kind} of {wire.item_kind}" if wire.item_kind else wire.kind
+            renamed = ", ".join(f"`{old}` → `{new}`" for old, new in wire.values.items())
+            cells = (
+                f"`{event}`",
+                f"`{name}`",
+                f"`{wire.name}`",
+                f"{kind} ({renamed})" if renamed else kind,
+                f"`{posthog[event][name].name}`",
+            )
+            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
+    return lines
+
+
 def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     """Markdown tables of the envelope and of every event's properties, ending in a newline."""
     lines = [
@@ -342,6 +368,7 @@ def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     for cls in event_classes:
         name: str = cls.EVENT  # type: ignore[attr-defined]
         lines += ["", f"### `{name}`: {_summary(cls)}", "", *_table(event_fields(cls))]
+    lines += ["", "### Names on each backend", "", *_wire_names_table(tuple(event_classes))]
     lines += [
         "",
         "### Example",
