@@ -65,11 +65,11 @@ _PUBLISHED_NAME: Final = re.compile(r"v([1-9][0-9]*)\.json")
 BEGIN_MARKER: Final = "<!-- BEGIN GENERATED: python -m visivo.telemetry.schema_doc -->"
 END_MARKER: Final = "<!-- END GENERATED -->"
 
-# Envelope keys that the converter writes and that are not attrs fields
-# (see schema._make_converter): the event's name and the schema version.
+# Envelope keys that to_wire writes and that are not attrs fields
+# (see schema.to_wire): the event's name and the schema version.
 _HEADER_DESCRIPTIONS: Final = {
     "event": "The event's name; says which `properties` follow.",
-    "schema_version": "The version of this wire format; bumped on incompatible changes.",
+    "schema_version": "The version of the event fields; it changes with every change to them.",
 }
 # Envelope attrs fields whose wire form differs from their Python type: the converter
 # writes the timestamp with schema.format_timestamp.
