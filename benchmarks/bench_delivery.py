@@ -129,7 +129,7 @@ def flush(timeout): return floor.flush(timeout)
 def counts(): return {"enqueued": floor.enqueued + floor.dropped, "sent": floor.sent}
 '''
 
-# The same floor, fed through a blinker signal as DESIGN.md requires of Visivo's events:
+# The same floor, fed through a blinker signal, as Visivo's events always are:
 # it shows how much of an emit is blinker's dispatch rather than telemetry's own work.
 FLOOR_BLINKER = (
     FLOOR

@@ -22,26 +22,58 @@ from typing import Any
 import jsonschema
 from hypothesis import strategies as st
 
-from visivo.events.signals import command_finished, request_finished
+from visivo.events import signals
 from visivo.telemetry import runtime, schema_doc
+from visivo.telemetry.policy import values
+from visivo.telemetry.schema import (
+    EVENT_CLASSES,
+    CommandFinished,
+    RequestFinished,
+    event_keywords,
+    field_sources,
+    mapping_keywords,
+)
 from visivo.telemetry.sinks.console import ConsoleSink
 from visivo.telemetry.sinks.file import FileSink
 from visivo.telemetry.sinks.memory import MemorySink
 from visivo.telemetry.sinks.registry import FanoutSink
 
-COMMAND_KEYWORDS = ("command", "duration_ms", "success", "error", "jobs", "object_counts")
-REQUEST_KEYWORDS = ("method", "status_code", "duration_ms", "route", "path")
+# Every keyword each event reads, derived from the schema's declarations, so a field
+# added there is fuzzed here without a change.
+COMMAND_KEYWORDS = tuple(sorted(event_keywords(CommandFinished)))
+REQUEST_KEYWORDS = tuple(sorted(event_keywords(RequestFinished)))
 # Keywords that no schema knows: stripped, only their names may show in debug notices.
 UNKNOWN_KEYWORDS = ("project_name", "sql", "user", "email", "file_path", "env", "extra")
 
-SIGNALS: dict[str, tuple[Any, tuple[str, ...], dict[str, Any]]] = {
-    "command_finished": (command_finished, COMMAND_KEYWORDS, {"command": "run"}),
-    "request_finished": (
-        request_finished,
-        REQUEST_KEYWORDS,
-        {"method": "GET", "status_code": 200, "route": "/api/project/<int:project_id>"},
-    ),
+# A normal payload per event, to which the fuzzed keyword is added.
+_BASE_PAYLOADS: dict[str, dict[str, Any]] = {
+    "command_finished": {"command": "run"},
+    "request_finished": {
+        "method": "GET",
+        "status_code": 200,
+        "route": "/api/project/<int:project_id>",
+    },
 }
+SIGNALS: dict[str, tuple[Any, tuple[str, ...], dict[str, Any]]] = {
+    cls.EVENT: (
+        getattr(signals, cls.EVENT),
+        tuple(sorted(event_keywords(cls))),
+        _BASE_PAYLOADS[cls.EVENT],
+    )
+    for cls in EVENT_CLASSES
+}
+
+
+# Keywords whose field holds a mapping, and those read as an exception: they get values
+# of those shapes too.
+MAPPING_KEYWORDS = mapping_keywords()
+ERROR_KEYWORDS = frozenset(
+    keyword
+    for cls in EVENT_CLASSES
+    for _, source in field_sources(cls)
+    if source.normalise is values.error_type
+    for keyword in source.keywords
+)
 
 
 def markers() -> st.SearchStrategy[str]:
@@ -140,9 +172,9 @@ def error_values(text: str, marker: str) -> list[object]:
 def values_for(keyword: str, text: str, marker: str) -> list[object]:
     """Values of every type for one keyword, each carrying ``text`` (which holds the marker)."""
     common: list[object] = [text, Reprs(text), {"value": text}, text.encode()]
-    if keyword == "error":
+    if keyword in ERROR_KEYWORDS:
         return error_values(text, marker) + common
-    if keyword == "object_counts":
+    if keyword in MAPPING_KEYWORDS:
         return [{text: 1}, {"chart": text}, {"chart": 1, text: 2}, *common]
     return common
 

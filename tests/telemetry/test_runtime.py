@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections import UserDict
 from pathlib import Path
 from typing import Any
 
@@ -105,23 +106,27 @@ class TestInProcess:
         assert runtime.active_sink() is sink
 
     def test_receiver_errors_are_counted_never_raised(self) -> None:
-        """A payload that breaks scrubbing is counted and never reaches the sender."""
+        """A field whose scrubbing raises is counted and left out; its event is still sent."""
 
-        class Exploding(dict[str, int]):
+        class Exploding(UserDict[str, int]):
+            # Not a dict, so it is not copied at capture; scrubbing reads it.
             def items(self) -> Any:
                 raise RuntimeError("boom")
 
         sink = MemorySink()
         runtime.start_with_sink(sink)
-        command_finished.send(None, command="run", object_counts=Exploding())
+        command_finished.send(None, command="run", object_counts=Exploding(), jobs=2)
         command_finished.send(None, command="compile")
         assert runtime.flush(2.0)
         counts = runtime.counters()
-        assert counts.errors == {"scrub": 1}
-        assert counts.dropped == {"invalid_payload": 1}
-        assert counts.sent == 1
+        assert counts.errors == {"scrub:object_counts": 1}
+        assert counts.dropped == {}
+        assert counts.sent == 2
         assert counts.enqueued == counts.sent + counts.lost + counts.queued
-        assert [w["properties"]["command"] for w in sink.wire()] == ["compile"]
+        assert [w["properties"] for w in sink.wire()] == [
+            {"command": "run", "jobs": 2},
+            {"command": "compile"},
+        ]
 
     def test_exceptions_are_not_kept_alive(self) -> None:
         """The queued payload holds the exception's class, never the instance and its frames."""

@@ -38,9 +38,10 @@ def _full_envelope(properties: CommandFinished | RequestFinished) -> Envelope:
     return Envelope(properties, 1_790_000_000.5, Metadata.for_this_process(), ("extra",))
 
 
-_FULL_PROPERTIES = (
-    CommandFinished("run", 10, False, "ValueError", 3, {"chart": 1}),
-    RequestFinished("/api/project/{id}", "GET", 200, 5),
+# Every field set, from the declared examples: a field added later is included.
+_FULL_PROPERTIES = tuple(
+    cls(**{field.name: field.metadata["example"] for field in attrs.fields(cls)})
+    for cls in EVENT_CLASSES
 )
 
 

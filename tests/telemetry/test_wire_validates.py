@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
@@ -14,10 +13,14 @@ from hypothesis import strategies as st
 from tests.support import clean_env, run_console_script
 from visivo.events.signals import command_finished, request_finished
 from visivo.telemetry import runtime, schema_doc
-from visivo.telemetry.schema import COMMAND_PATTERN, OBJECT_TYPE_PATTERN
-from visivo.telemetry.sinks.file import FileSink
+from visivo.telemetry.schema import (
+    COMMAND_PATTERN,
+    OBJECT_TYPE_PATTERN,
+    CommandFinished,
+    RequestFinished,
+    event_keywords,
+)
 from visivo.telemetry.sinks.memory import MemorySink
-from visivo.telemetry.sinks.registry import FanoutSink
 
 ROOT = Path(__file__).resolve().parents[2]
 VALIDATOR = jsonschema.Draft202012Validator(
@@ -26,48 +29,42 @@ VALIDATOR = jsonschema.Draft202012Validator(
 
 _numbers = st.one_of(st.integers(-5, 10**12), st.floats(allow_nan=True), st.none())
 _texts = st.one_of(st.text(max_size=50), st.from_regex(COMMAND_PATTERN, fullmatch=True))
-command_payloads = st.fixed_dictionaries(
-    {
-        "command": _texts,
-        "duration_ms": _numbers,
-        "success": st.one_of(st.booleans(), st.none(), st.integers()),
-        "error": st.sampled_from([None, ValueError("x"), KeyboardInterrupt(), "text"]),
-        "jobs": _numbers,
-        "object_counts": st.one_of(
-            st.none(),
-            st.dictionaries(
-                st.one_of(st.from_regex(OBJECT_TYPE_PATTERN, fullmatch=True), st.text()),
-                _numbers,
-                max_size=40,
-            ),
+_anything = st.one_of(_numbers, _texts, st.booleans(), st.dictionaries(st.text(), _numbers))
+# Keyword → what to draw for it; a keyword the schema reads and that is not listed here
+# gets anything, so every declared keyword is always drawn.
+_SPECIFIC = {
+    "command": _texts,
+    "duration_ms": _numbers,
+    "success": st.one_of(st.booleans(), st.none(), st.integers()),
+    "error": st.sampled_from([None, ValueError("x"), KeyboardInterrupt(), "text"]),
+    "jobs": _numbers,
+    "object_counts": st.one_of(
+        st.none(),
+        st.dictionaries(
+            st.one_of(st.from_regex(OBJECT_TYPE_PATTERN, fullmatch=True), st.text()),
+            _numbers,
+            max_size=40,
         ),
-    }
-)
-request_payloads = st.fixed_dictionaries(
-    {
-        "method": st.one_of(st.sampled_from(["get", "POST", "PATCH", "brew"]), st.text()),
-        "status_code": _numbers,
-        "duration_ms": _numbers,
-        "route": st.one_of(
-            st.none(),
-            st.sampled_from(["/api/project/<int:project_id>", "{unmatched}", "/"]),
-            st.text(max_size=80),
-        ),
-        "path": st.text(max_size=300),
-    }
-)
+    ),
+    "method": st.one_of(st.sampled_from(["get", "POST", "PATCH", "brew"]), st.text()),
+    "status_code": _numbers,
+    "route": st.one_of(
+        st.none(),
+        st.sampled_from(["/api/project/<int:project_id>", "{unmatched}", "/"]),
+        st.text(max_size=80),
+    ),
+    "path": st.text(max_size=300),
+}
 
 
-@pytest.fixture
-def sinks(tmp_path: Path) -> Iterator[tuple[MemorySink, Path]]:
-    """The real pipeline into a memory sink and a file sink."""
-    memory, path = MemorySink(), tmp_path / "events.jsonl"
-    runtime.reset()
-    runtime.start_with_sink(FanoutSink([memory, FileSink(path)]))
-    try:
-        yield memory, path
-    finally:
-        runtime.reset()
+def payloads(event_class: type) -> st.SearchStrategy[dict[str, object]]:
+    """Payloads holding every keyword the event reads, each drawn from its strategy."""
+    keywords = sorted(event_keywords(event_class))
+    return st.fixed_dictionaries({k: _SPECIFIC.get(k, _anything) for k in keywords})
+
+
+command_payloads = payloads(CommandFinished)
+request_payloads = payloads(RequestFinished)
 
 
 @settings(

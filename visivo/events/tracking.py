@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
-from visivo.events.signals import command_finished, command_started
+from visivo.events.signals import COMMAND_FINISHED_KEYWORDS, command_finished, command_started
 
-__all__ = ["CommandTracker", "current_command", "track_command"]
+__all__ = ["TRACKER_FIELDS", "CommandTracker", "current_command", "track_command"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -20,19 +20,69 @@ _R = TypeVar("_R")
 _current: ContextVar[CommandTracker | None] = ContextVar("visivo_current_command", default=None)
 
 
+# What track_command measures itself; every other command_finished keyword is a field
+# that the running command may set on its tracker.
+_MEASURED: Final = frozenset({"command", "duration_ms", "success", "error"})
+TRACKER_FIELDS: Final = tuple(name for name in COMMAND_FINISHED_KEYWORDS if name not in _MEASURED)
+_OWN_ATTRIBUTES: Final = frozenset({"command", "discarded"})
+_ADDING_A_FIELD: Final = "see CONTRIBUTING 'Adding a field'"
+
+# Field names already warned about, so each is reported once per process.
+_warned: set[str] = set()
+
+
+def _warn_unknown(name: str) -> None:
+    """Say once on stderr that a command set a field that is not in the schema."""
+    if name in _warned:
+        return
+    _warned.add(name)
+    stream = sys.stderr
+    if stream is None:  # pythonw: nowhere to say it
+        return
+    try:
+        stream.write(
+            f"visivo.events: current_command().{name} is not in the schema; "
+            f"{_ADDING_A_FIELD}. It is not sent.\n"
+        )
+    except (OSError, ValueError):  # a closed stderr: the host must still go on
+        return
+
+
 class CommandTracker:
     """What a running command may add to its ``command_finished`` event.
 
-    Set ``jobs`` (``run``) or ``object_counts`` (``compile``) while the command runs.
+    Set a field while the command runs: ``jobs`` (``run``) or ``object_counts``
+    (``compile``); :data:`TRACKER_FIELDS` lists them all. Setting a name that is not a
+    field warns once on stderr and is ignored: the command goes on and nothing is sent
+    for it. Reading a field that was not set gives ``None``.
     """
 
-    __slots__ = ("command", "discarded", "jobs", "object_counts")
+    __slots__ = ("_fields", "command", "discarded")
+
+    command: str
+    discarded: bool
 
     def __init__(self, command: str) -> None:
-        self.command = command
-        self.jobs: int | None = None
-        self.object_counts: Mapping[str, int] | None = None
-        self.discarded = False
+        object.__setattr__(self, "command", command)
+        object.__setattr__(self, "discarded", False)
+        object.__setattr__(self, "_fields", {})
+
+    def __getattr__(self, name: str) -> Any:
+        if name in TRACKER_FIELDS:
+            return self._fields.get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in TRACKER_FIELDS:
+            self._fields[name] = value
+        elif name in _OWN_ATTRIBUTES:
+            object.__setattr__(self, name, value)
+        else:
+            _warn_unknown(name)
+
+    def fields(self) -> dict[str, Any]:
+        """Every field's value, ``None`` for those not set: the keywords sent with the event."""
+        return {name: self._fields.get(name) for name in TRACKER_FIELDS}
 
     def discard(self) -> None:
         """Send no ``command_finished`` for this run (``--help``, an excluded command)."""
@@ -49,14 +99,27 @@ def current_command() -> CommandTracker:
     return tracker if tracker is not None else CommandTracker("")
 
 
+def _is_zero(code: object) -> bool:
+    """Whether an exit code makes Python exit with status 0; runs none of the code's methods.
+
+    ``None`` and any ``int`` equal to 0 (``False`` included) exit 0, as the interpreter
+    decides; the comparison is ``int``'s own, so a code whose ``==`` raises is not asked.
+    """
+    return code is None or (isinstance(code, int) and int.__eq__(code, 0) is True)
+
+
 def _is_clean_exit(error: BaseException) -> bool:
-    """Whether an exception only carries exit code 0 (``sys.exit(0)``, click's ``Exit(0)``)."""
+    """Whether an exception only carries exit code 0 (``sys.exit(0)``, click's ``Exit(0)``).
+
+    No comparison of the host's code object runs here, so the host always gets its
+    exception back unchanged.
+    """
     if isinstance(error, SystemExit):
-        return error.code in (0, None)
+        return _is_zero(error.code)
     click_exceptions = sys.modules.get("click.exceptions")
     exit_type = getattr(click_exceptions, "Exit", None)
-    if exit_type is not None and isinstance(error, exit_type):
-        return getattr(error, "exit_code", 1) == 0
+    if isinstance(exit_type, type) and isinstance(error, exit_type):
+        return _is_zero(getattr(error, "exit_code", 1))
     return False
 
 
@@ -106,8 +169,7 @@ class track_command:
             duration_ms=duration_ms,
             success=success,
             error=None if success else exc,
-            jobs=tracker.jobs,
-            object_counts=tracker.object_counts,
+            **tracker.fields(),
         )
 
     def __call__(self, func: Callable[_P, _R]) -> Callable[_P, _R]:

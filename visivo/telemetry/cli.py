@@ -156,9 +156,24 @@ def status(as_json: bool, project_dir: Path | None) -> None:
     show_default=True,
     help="Markdown tables, or a JSON Schema (draft 2020-12) for validating events.",
 )
-def schema(output_format: str) -> None:
+@click.option(
+    "--version",
+    "schema_version",
+    type=int,
+    default=None,
+    help="With --format json: the published JSON Schema of an earlier schema_version.",
+)
+def schema(output_format: str, schema_version: int | None) -> None:
     """Print every field that telemetry can send, generated from the event classes."""
-    if output_format == "json":
+    if schema_version is not None:
+        if output_format != "json":
+            raise click.UsageError("--version needs --format json")
+        try:
+            published = schema_doc.published_schema(schema_version)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+        click.echo(schema_doc.schema_text(published), nl=False)
+    elif output_format == "json":
         click.echo(json.dumps(schema_doc.json_schema(), indent=2, ensure_ascii=False))
     else:
         click.echo(schema_doc.markdown_tables(), nl=False)

@@ -29,7 +29,7 @@ from visivo.telemetry.batcher import Batcher
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
-from visivo.telemetry.schema import Envelope, Metadata
+from visivo.telemetry.schema import Envelope, Metadata, mapping_keywords, prepare_wire
 from visivo.telemetry.settings import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV,
@@ -83,6 +83,9 @@ DEBUG_ENV: Final = "VISIVO_TELEMETRY_DEBUG"
 # What a late opt-out may wait for a batch already being sent before it stops the pipeline.
 WITHDRAW_TIMEOUT_S: Final = 0.2
 
+
+# Keywords whose dict values are copied at capture (object_counts).
+_MAPPING_KEYWORDS: Final = mapping_keywords()
 
 # What a receiver queues: the pure scrubber to run, the payload it owns, and when.
 _Raw = tuple[Callable[[Mapping[str, Any]], Scrubbed], dict[str, Any], float]
@@ -196,9 +199,11 @@ def _warn(message: str) -> None:
 def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, Any]) -> None:
     """Queue a payload for scrubbing on the batcher's thread, so the caller pays little.
 
-    ``payload`` is the receiver's own ``**kwargs`` dict. An exception is replaced by its
-    class at once: only the class name is ever sent, and holding the instance would keep
-    its traceback and every frame's locals alive until the batch goes out.
+    ``payload`` is the receiver's own ``**kwargs`` dict. The dicts of mapping keywords
+    (``object_counts``) are copied, so the event holds what was true when it was sent.
+    An exception is replaced by its class at once: only the class name is ever sent, and
+    holding the instance would keep its traceback and every frame's locals alive until
+    the batch goes out.
     """
     pipeline = _pipeline
     if pipeline is None:
@@ -208,6 +213,12 @@ def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, 
     error = payload.get("error")
     if error is not None:
         payload["error"] = type(error) if isinstance(error, BaseException) else None
+    for key in _MAPPING_KEYWORDS:
+        # Copied now, as the host may change it before the batch is built. dict.copy runs
+        # no code of a subclass and holds the GIL throughout, so it cannot fail halfway.
+        value = payload.get(key)
+        if isinstance(value, dict):
+            payload[key] = dict.copy(value)
     pipeline.batcher.put((scrub, payload, time.time()))
 
 
@@ -244,6 +255,7 @@ def _warmer(sink: Sink) -> Callable[[], None] | None:
     warms = [w for w in (getattr(m, "warm", None) for m in members(sink)) if callable(w)]
     if not warms:
         return None
+    warms.append(prepare_wire)  # cattrs and the generated functions, before the first send
 
     def warm() -> None:
         for one in warms:
@@ -280,6 +292,8 @@ def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
             count_error("scrub")
             pipeline.invalid += 1
             continue
+        for name in scrubbed.failed:  # a field that failed alone was left out: count it
+            count_error(f"scrub:{name}")
         envelopes.append(Envelope(scrubbed.properties, timestamp, metadata, scrubbed.stripped))
     return envelopes
 

@@ -7,6 +7,7 @@ available in any test once ``visivo-telemetry`` is installed::
         run_my_command()
         (event,) = list(telemetry_events)
         assert event["properties"]["jobs"] == 3
+        assert telemetry_events.stripped == []  # no keyword the schema lacks
 
 The fixture ignores the developer's opt-outs (``DO_NOT_TRACK``, config files) and sink
 settings, captures into the memory sink, and sends nothing anywhere. Reading it first
@@ -45,7 +46,18 @@ class CapturedEvents:
         return self._sink.wire()
 
     def __repr__(self) -> str:
-        return f"<CapturedEvents {self._delivered()!r}>"
+        delivered = self._delivered()
+        stripped = f" stripped={self.stripped!r}" if self.stripped else ""
+        return f"<CapturedEvents {delivered!r}{stripped}>"
+
+    @property
+    def stripped(self) -> list[str]:
+        """Keyword names the schema lacks, stripped from the captured events: sorted, once each.
+
+        A typo (``send(..., jbos=3)``) or a keyword not yet declared shows here at once.
+        """
+        self._delivered()
+        return sorted({name for envelope in self._sink.envelopes() for name in envelope.stripped})
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter(self._delivered())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -200,14 +201,7 @@ _anything = st.recursive(
 def test_command_output_is_always_valid(payload: dict[str, Any]) -> None:
     """Whatever the payload, the wire properties hold only schema fields of the right types."""
     props = to_wire_properties(scrub_command(payload).properties)
-    assert set(props) <= {
-        "command",
-        "duration_ms",
-        "success",
-        "error_type",
-        "jobs",
-        "object_counts",
-    }
+    assert set(props) <= set(attrs.fields_dict(CommandFinished))
     assert isinstance(props["command"], str)
     for key in ("duration_ms", "jobs"):
         if key in props:
@@ -220,7 +214,7 @@ def test_request_output_is_always_valid(payload: dict[str, Any]) -> None:
     """Whatever the payload, the endpoint is a template and the method is normalised."""
     props = to_wire_properties(scrub_request(payload).properties)
     assert props["endpoint"].startswith(("/", "{"))
-    assert set(props) <= {"endpoint", "method", "status_code", "duration_ms"}
+    assert set(props) <= set(attrs.fields_dict(RequestFinished))
 
 
 def to_wire_properties(properties: CommandFinished | RequestFinished) -> dict[str, Any]:
@@ -229,3 +223,43 @@ def to_wire_properties(properties: CommandFinished | RequestFinished) -> dict[st
     wire = to_wire(Envelope(properties, 0.0, Metadata("s", "v", "3.11.7", "linux")))
     result: dict[str, Any] = wire["properties"]
     return result
+
+
+def _class_with_module(module: object) -> type[Exception]:
+    """An exception class whose ``__module__`` is ``module`` (set after creation)."""
+
+    class Odd(Exception):
+        pass
+
+    Odd.__module__ = module  # type: ignore[assignment]
+    Odd.__qualname__ = "Odd"
+    return Odd
+
+
+class TestEveryFieldFailsAlone:
+    def test_huge_duration_drops_only_that_field(self) -> None:
+        """duration_ms=10**400 leaves duration out; the other fields are kept."""
+        result = scrub_command({"command": "run", "duration_ms": 10**400, "jobs": 3})
+        assert result.properties == CommandFinished("run", jobs=3)
+        assert scrub_request({"path": "/", "duration_ms": -(10**400)}).properties.endpoint == "/"
+
+    def test_unhashable_module_drops_only_error_type(self) -> None:
+        """A class with an unhashable __module__ loses error_type (reported), not the event."""
+        error = _class_with_module(["not", "hashable"])("secret")
+        result = scrub_command({"command": "run", "error": error, "success": False, "jobs": 1})
+        assert result.properties == CommandFinished("run", success=False, jobs=1)
+        assert result.failed == ("error_type",)
+
+    def test_str_subclass_methods_never_run(self) -> None:
+        """A str subclass whose methods raise is read as the plain string it holds."""
+
+        class Exploding(str):
+            def strip(self, *args: object) -> str:
+                raise RuntimeError("boom")
+
+            def __hash__(self) -> int:
+                raise RuntimeError("boom")
+
+        result = scrub_command({"command": Exploding("run"), "jobs": 4})
+        assert result.properties == CommandFinished("run", jobs=4)
+        assert result.failed == ()

@@ -14,7 +14,7 @@ import functools
 import re
 from typing import Final
 
-from visivo.telemetry.schema import ENDPOINT_MAX_LENGTH, HTTP_METHODS, OTHER_METHOD
+from visivo.telemetry.limits import ENDPOINT_MAX_LENGTH, HTTP_METHODS, OTHER_METHOD
 
 __all__ = [
     "ID_PLACEHOLDER",
