@@ -7,9 +7,14 @@ from collections.abc import Sequence
 
 from visivo.telemetry.schema import Envelope, format_timestamp, to_wire
 
-__all__ = ["encode_event", "join_body", "json_line", "to_wire"]
+__all__ = ["encode_event", "encode_json", "join_body", "json_line", "to_wire"]
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def encode_json(value: object) -> bytes:
+    """``value`` as compact UTF-8 JSON (no NaN, non-ASCII kept as is)."""
+    return _encoder.encode(value).encode("utf-8")
 
 
 def json_line(envelope: Envelope) -> str:
