@@ -71,6 +71,7 @@ class Recorded:
     headers: Mapping[str, str]  # lower-cased names
     body: bytes  # decompressed when the request was gzip-encoded
     wire_size: int  # bytes of body actually received
+    raw: bytes = b""  # the body as received (gzip data when it was compressed)
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -195,7 +196,7 @@ class _CollectorHandler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
-        reply = collector._record(Recorded(self.command, self.path, headers, body, len(raw)))
+        reply = collector._record(Recorded(self.command, self.path, headers, body, len(raw), raw))
         if reply.delay_s:
             collector.stopping.wait(reply.delay_s)
         self.send_response(reply.status)

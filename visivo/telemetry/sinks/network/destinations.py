@@ -8,7 +8,8 @@ sink inert (``problem`` says why); it never falls back to another variable or a 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import unquote, urlunsplit
@@ -233,8 +234,16 @@ def destination_for(name: str, *, endpoint: str, env: Mapping[str, str]) -> Dest
     raise ValueError(f"not a network sink: {name!r}")
 
 
-def build_sink(destination: Destination, env: Mapping[str, str]) -> NetworkSink:
-    """The network sink for ``destination``; inert when it has a problem."""
+def build_sink(
+    destination: Destination,
+    env: Mapping[str, str],
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> NetworkSink:
+    """The network sink for ``destination``; inert when it has a problem.
+
+    ``env`` is read for proxy settings only; ``clock`` is for tests (see NetworkSink).
+    """
     from visivo.telemetry.sinks.network.native import NATIVE
     from visivo.telemetry.sinks.network.otlp import OTLP
     from visivo.telemetry.sinks.network.posthog import posthog_format
@@ -251,4 +260,5 @@ def build_sink(destination: Destination, env: Mapping[str, str]) -> NetworkSink:
         headers=destination.headers,
         compression=destination.compression,
         problem=destination.problem,
+        clock=clock,
     )
