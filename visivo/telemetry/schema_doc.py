@@ -334,19 +334,23 @@ def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_generated(page: str, generated: str) -> str:
+def replace_generated(
+    page: str, generated: str, *, begin: str = BEGIN_MARKER, end: str = END_MARKER
+) -> str:
     """The page with the text between its generated markers replaced by ``generated``.
+
+    ``begin`` and ``end`` name another generated section of the same page.
 
     Raises:
         ValueError: the page does not hold exactly one pair of markers, in order.
     """
-    if page.count(BEGIN_MARKER) != 1 or page.count(END_MARKER) != 1:
+    if page.count(begin) != 1 or page.count(end) != 1:
         raise ValueError("the page needs exactly one BEGIN and one END generated marker")
-    head, rest = page.split(BEGIN_MARKER)
-    if END_MARKER in head:
+    head, rest = page.split(begin)
+    if end in head:
         raise ValueError("the END generated marker comes before the BEGIN marker")
-    _, tail = rest.split(END_MARKER)
-    return f"{head}{BEGIN_MARKER}\n{generated}{END_MARKER}{tail}"
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{generated}{end}{tail}"
 
 
 def _main(argv: Sequence[str]) -> int:
