@@ -23,7 +23,7 @@ from visivo.telemetry.schema import (
     to_wire,
 )
 from visivo.telemetry.sinks.formats import encode_event, join_body
-from visivo.telemetry.sinks.network import native, otlp
+from visivo.telemetry.sinks.network import native, otlp, posthog
 from visivo.telemetry.sinks.network.otlp import (
     OTLP,
     OTLP_PROPERTY_ATTRIBUTES,
@@ -35,6 +35,7 @@ from visivo.telemetry.sinks.network.posthog import (
     POSTHOG_METADATA_PROPERTIES,
     posthog_format,
 )
+from visivo.telemetry.sinks.network.transport import random_uuids
 from visivo.telemetry.sinks.network.wire import WireFormat, encode_body
 
 METADATA = Metadata.for_this_process()
@@ -263,3 +264,37 @@ def test_uuid_pattern_matches_python_uuid4() -> None:
     import uuid
 
     assert UUID4.match(str(uuid.uuid4()))
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 500])
+def test_random_uuids_are_version_4(count: int) -> None:
+    """The batch generator makes distinct, canonical version-4 RFC 4122 UUIDs."""
+    import uuid
+
+    made = random_uuids(count)
+    assert len(made) == len(set(made)) == count
+    for text in made:
+        assert UUID4.match(text)
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 4, uuid.RFC_4122)
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), keys
+    return dict(pairs)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["command", "jobs", "os", "session_id", "$ip", "x", "é"]),
+        st.one_of(st.integers(0, 9), st.text(max_size=5), st.booleans()),
+        max_size=5,
+    )
+)
+def test_posthog_splice_equals_the_reference(properties: dict[str, Any]) -> None:
+    """The spliced PostHog event parses to exactly the reference, without duplicate keys."""
+    wire = {**full_wires()[0], "properties": properties}
+    event = json.loads(posthog.encode_event(wire, "u"), object_pairs_hook=_no_duplicate_keys)
+    assert event["properties"] == posthog.properties_of(wire)
+    assert list(event) == [*POSTHOG_EVENT_KEYS, "properties"]

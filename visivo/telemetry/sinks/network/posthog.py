@@ -7,6 +7,7 @@ but the envelope, the constants below and a random ``uuid`` per event reaches th
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from types import MappingProxyType
 from typing import Any, Final
@@ -55,19 +56,48 @@ POSTHOG_CONSTANT_PROPERTIES: Final = MappingProxyType(
 POSTHOG_ALIASED_PROPERTIES: Final = MappingProxyType({"$lib_version": "visivo_version"})
 
 
-def encode_event(wire: Wire, uuid: str) -> bytes:
-    """One PostHog event: the envelope's fields under PostHog's keys, flat properties."""
+def properties_of(wire: Wire) -> dict[str, Any]:
+    """The event's properties: the envelope's, its metadata, the constants (the reference)."""
     properties: dict[str, Any] = dict(wire["properties"])
     for name in POSTHOG_METADATA_PROPERTIES:
         properties[name] = wire[name]
     properties.update(POSTHOG_CONSTANT_PROPERTIES)
     for key, name in POSTHOG_ALIASED_PROPERTIES.items():
         properties[key] = wire[name]
-    event = {
-        key: (uuid if name == UUID else wire[name]) for key, name in POSTHOG_EVENT_KEYS.items()
-    }
-    event["properties"] = properties
-    return encode_json(event)
+    return properties
+
+
+@functools.lru_cache(maxsize=8)
+def _properties_tail(metadata: tuple[Any, ...]) -> bytes:
+    """The properties after the envelope's own: the same for every event of a process."""
+    wire = dict(zip(_TAIL_FIELDS, metadata, strict=True))
+    tail = properties_of({**wire, "properties": {}})
+    return encode_json(tail)[1:]  # without the opening brace: it follows the properties
+
+
+_TAIL_FIELDS: Final = tuple(
+    dict.fromkeys((*POSTHOG_METADATA_PROPERTIES, *POSTHOG_ALIASED_PROPERTIES.values()))
+)
+
+
+_TAIL_KEYS: Final = frozenset(
+    (*POSTHOG_METADATA_PROPERTIES, *POSTHOG_CONSTANT_PROPERTIES, *POSTHOG_ALIASED_PROPERTIES)
+)
+
+
+def encode_event(wire: Wire, uuid: str) -> bytes:
+    """One PostHog event: the envelope's fields under PostHog's keys, flat properties.
+
+    The properties are :func:`properties_of`, spliced from the envelope's own properties
+    and a per-process tail encoded once (this runs once per event).
+    """
+    head = {key: (uuid if name == UUID else wire[name]) for key, name in POSTHOG_EVENT_KEYS.items()}
+    if not _TAIL_KEYS.isdisjoint(wire["properties"]):  # a clash: one key, the later value
+        return encode_json({**head, "properties": properties_of(wire)})
+    own = encode_json(wire["properties"])
+    tail = _properties_tail(tuple(wire[name] for name in _TAIL_FIELDS))
+    properties = own[:-1] + (b"," if len(own) > 2 else b"") + tail
+    return encode_json(head)[:-1] + b',"properties":' + properties + b"}"
 
 
 def body_prefix(api_key: str, sent_at: str) -> bytes:

