@@ -122,7 +122,7 @@ class Floor:
             self.thread.join(timeout)
 
 SESSION = str(uuid.uuid4())
-floor = Floor(URL)
+floor = Floor(URL, **({"max_queue": MAX_QUEUE} if "MAX_QUEUE" in globals() else {}))
 
 def emit(command="run"):
     floor.put({"event": "command_finished", "schema_version": 1, "timestamp": time.time(),
@@ -261,7 +261,9 @@ def exit_delay(kind: str, name: str, mode: str) -> float:
 def burst(kind: str, n: int) -> dict[str, float]:
     sink = SINK_KINDS.get(kind, "http")
     with Collector() as collector:
-        done = run(child(kind, collector.url, BURST_TAIL, N=n), collector.url, sink)
+        # The floor's queue holds the whole burst too, so both deliver every event.
+        code = child(kind, collector.url, BURST_TAIL, N=n, MAX_QUEUE=max(n, 10_000))
+        done = run(code, collector.url, sink)
         if done.returncode != 0:
             raise RuntimeError(done.stderr[-2000:])
         result: dict[str, float] = json.loads(done.stdout)
@@ -278,6 +280,7 @@ def encoders(repeat: int) -> dict[str, float]:
     from visivo.telemetry.sinks.network.native import NATIVE
     from visivo.telemetry.sinks.network.otlp import OTLP
     from visivo.telemetry.sinks.network.posthog import posthog_format
+    from visivo.telemetry.sinks.network.transport import random_uuids
 
     envelope = Envelope(
         CommandFinished("run", 1834, False, "ValueError", 12, {"chart": 4}),
@@ -289,16 +292,19 @@ def encoders(repeat: int) -> dict[str, float]:
     cases: dict[str, Callable[[], object]] = {
         "json.dumps(wire)": lambda: json.dumps(wire),
         "to_wire (shared by all)": lambda: to_wire(envelope),
-        "uuid4 (posthog only)": lambda: str(uuid.uuid4()),
+        "str(uuid.uuid4())": lambda: str(uuid.uuid4()),
         "native": lambda: NATIVE.encode_event(wire, ""),
         "posthog": lambda: posthog_format("phc_x").encode_event(wire, key),
         "otlp": lambda: OTLP.encode_event(wire, ""),
     }
     number = 20_000
-    return {
+    timings = {
         name: min(timeit.repeat(case, number=number, repeat=repeat)) / number * 1e6
         for name, case in cases.items()
     }
+    batch = min(timeit.repeat(lambda: random_uuids(500), number=40, repeat=repeat))
+    timings["random_uuids, per id (posthog only)"] = batch / (40 * 500) * 1e6
+    return timings
 
 
 def median(runs: int, measure: Callable[[str, str, str], float], *args: object) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -91,13 +92,24 @@ def encode_event(wire: Wire, uuid: str) -> bytes:
     The properties are :func:`properties_of`, spliced from the envelope's own properties
     and a per-process tail encoded once (this runs once per event).
     """
-    head = {key: (uuid if name == UUID else wire[name]) for key, name in POSTHOG_EVENT_KEYS.items()}
     if not _TAIL_KEYS.isdisjoint(wire["properties"]):  # a clash: one key, the later value
+        head = {k: (uuid if name == UUID else wire[name]) for k, name in POSTHOG_EVENT_KEYS.items()}
         return encode_json({**head, "properties": properties_of(wire)})
+    fields = ",".join(
+        key + _json_text(uuid if name == UUID else wire[name]) for key, name in _HEAD_KEYS
+    )
     own = encode_json(wire["properties"])
     tail = _properties_tail(tuple(wire[name] for name in _TAIL_FIELDS))
     properties = own[:-1] + (b"," if len(own) > 2 else b"") + tail
-    return encode_json(head)[:-1] + b',"properties":' + properties + b"}"
+    return b"{" + fields.encode("utf-8") + b',"properties":' + properties + b"}"
+
+
+_HEAD_KEYS: Final = tuple((encode_basestring(k) + ":", n) for k, n in POSTHOG_EVENT_KEYS.items())
+
+
+def _json_text(value: Any) -> str:
+    """A JSON value as text; strings (every event key's value) without the encoder's setup."""
+    return encode_basestring(value) if type(value) is str else encode_json(value).decode("utf-8")
 
 
 def body_prefix(api_key: str, sent_at: str) -> bytes:
