@@ -353,15 +353,26 @@ def replace_generated(
     return f"{head}{begin}\n{generated}{end}{tail}"
 
 
-def _main(argv: Sequence[str]) -> int:
-    usage = "usage: python -m visivo.telemetry.schema_doc (--write | --check) PAGE.md"
+def rewrite_page(
+    argv: Sequence[str],
+    generated: str,
+    *,
+    module: str,
+    begin: str = BEGIN_MARKER,
+    end: str = END_MARKER,
+) -> int:
+    """``(--write | --check) PAGE``: rewrite or compare one generated section of a page.
+
+    ``module`` is the generator's ``python -m`` name, for the usage and stale messages.
+    """
+    usage = f"usage: python -m {module} (--write | --check) PAGE.md"
     if len(argv) != 2 or argv[0] not in ("--write", "--check"):
         sys.stderr.write(usage + "\n")
         return 2
     mode, path = argv
     with open(path, encoding="utf-8") as page_file:
         page = page_file.read()
-    updated = replace_generated(page, markdown_tables())
+    updated = replace_generated(page, generated, begin=begin, end=end)
     if mode == "--check":
         if updated != page:
             sys.stderr.write(f"{path} is out of date; run: {usage.split(': ')[1]}\n")
@@ -370,8 +381,12 @@ def _main(argv: Sequence[str]) -> int:
     if updated != page:
         with open(path, "w", encoding="utf-8", newline="\n") as page_file:
             page_file.write(updated)
-        sys.stdout.write(f"rewrote the generated tables in {path}\n")
+        sys.stdout.write(f"rewrote the generated section in {path}\n")
     return 0
+
+
+def _main(argv: Sequence[str]) -> int:
+    return rewrite_page(argv, markdown_tables(), module="visivo.telemetry.schema_doc")
 
 
 if __name__ == "__main__":

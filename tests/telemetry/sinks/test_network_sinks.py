@@ -14,9 +14,10 @@ import trustme
 
 from tests.servers import BlackHole, Collector, Reply
 from tests.telemetry.sinks.test_encoders import UUID4
+from tests.telemetry.sinks.test_http import FakeClock, envelopes
 from tests.telemetry.sinks.wirekit import READERS
 from visivo.telemetry._version import __version__
-from visivo.telemetry.schema import CommandFinished, Envelope, Metadata, to_wire
+from visivo.telemetry.schema import Metadata, to_wire
 from visivo.telemetry.sinks.network import NetworkSink, build_sink
 from visivo.telemetry.sinks.network.answers import (
     INVALID_ENDPOINT,
@@ -38,24 +39,6 @@ from visivo.telemetry.sinks.network.transport import GZIP_MIN_BYTES
 SINKS = ("http", "posthog", "otlp")
 METADATA = Metadata.for_this_process()
 PATHS = {"http": "/v1/events", "posthog": "/batch/", "otlp": "/v1/logs"}
-
-
-class FakeClock:
-    """Real monotonic time plus an offset that a test can advance instantly."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-
-def envelopes(n: int) -> list[Envelope]:
-    """``n`` command_finished envelopes of one session."""
-    return [Envelope(CommandFinished("run", 12, True), time.time(), METADATA) for _ in range(n)]
 
 
 def sink_for(

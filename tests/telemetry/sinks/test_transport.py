@@ -5,8 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -14,29 +12,13 @@ import trustme
 
 from tests.servers import TRICKLES, Collector, Reply, Trickler
 from tests.support import clean_env
+from tests.telemetry.sinks.test_http import SEND_BOUND_S, envelopes, timed_send
 from visivo.telemetry import runtime
-from visivo.telemetry.schema import CommandFinished, Envelope, Metadata
 from visivo.telemetry.sinks.network import HttpSink, NetworkSink
 from visivo.telemetry.sinks.network.answers import INTERNAL, TIMEOUT, Verdict
 from visivo.telemetry.sinks.network.native import NATIVE
 from visivo.telemetry.sinks.network.transport import MAX_RESPONSE_BYTES
 from visivo.telemetry.sinks.network.wire import Wire, WireFormat
-
-# The budget is one second; this leaves room for a loaded machine, not for a second send.
-SEND_BOUND_S = 1.5
-METADATA = Metadata.for_this_process()
-
-
-def envelopes(n: int) -> list[Envelope]:
-    """``n`` command_finished envelopes of one session."""
-    return [Envelope(CommandFinished("run", 12, True), time.time(), METADATA) for _ in range(n)]
-
-
-def timed_send(sink: NetworkSink, batch: Sequence[Envelope]) -> float:
-    """Send and return the wall-clock seconds it took."""
-    start = time.monotonic()
-    sink.send(batch)
-    return time.monotonic() - start
 
 
 @pytest.fixture(scope="module")

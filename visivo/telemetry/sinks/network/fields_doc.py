@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from visivo.telemetry.schema_doc import replace_generated
+from visivo.telemetry.schema_doc import rewrite_page
 from visivo.telemetry.sinks.network.otlp import (
     EVENT_PREFIX,
     OTHER_PREFIX,
@@ -103,24 +103,8 @@ def markdown() -> str:
 
 
 def _main(argv: Sequence[str]) -> int:
-    usage = "usage: python -m visivo.telemetry.sinks.network.fields_doc (--write | --check) PAGE"
-    if len(argv) != 2 or argv[0] not in ("--write", "--check"):
-        sys.stderr.write(usage + "\n")
-        return 2
-    mode, path = argv
-    with open(path, encoding="utf-8") as page_file:
-        page = page_file.read()
-    updated = replace_generated(page, markdown(), begin=BEGIN_MARKER, end=END_MARKER)
-    if mode == "--check":
-        if updated != page:
-            sys.stderr.write(f"{path} is out of date; run: {usage.split(': ')[1]}\n")
-            return 1
-        return 0
-    if updated != page:
-        with open(path, "w", encoding="utf-8", newline="\n") as page_file:
-            page_file.write(updated)
-        sys.stdout.write(f"rewrote the backends' field names in {path}\n")
-    return 0
+    module = "visivo.telemetry.sinks.network.fields_doc"
+    return rewrite_page(argv, markdown(), module=module, begin=BEGIN_MARKER, end=END_MARKER)
 
 
 if __name__ == "__main__":
