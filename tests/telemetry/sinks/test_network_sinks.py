@@ -267,6 +267,19 @@ class TestRequests:
         assert trusted.counters().events_sent == 1
         assert untrusted.counters().events_failed == {"tls": 1}
 
+    @pytest.mark.parametrize("content", [None, "not a certificate"])
+    def test_an_unusable_ca_file_fails_as_tls(self, tmp_path: Path, content: str | None) -> None:
+        """A missing or invalid CA file never sends unverified: events fail as ``tls``."""
+        ca_file = tmp_path / "ca.pem"
+        if content is not None:
+            ca_file.write_text(content)
+        with Collector(ca=trustme.CA()) as server:
+            sink = sink_for("otlp", server.url, {"OTEL_EXPORTER_OTLP_CERTIFICATE": str(ca_file)})
+            sink.send(envelopes(2))
+            assert server.requests == []
+        assert sink.counters().events_failed == {"tls": 2}
+        assert sink.counters().internal_errors == 0
+
     @pytest.mark.parametrize(
         ("name", "env"),
         [

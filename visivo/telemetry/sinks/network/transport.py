@@ -344,7 +344,11 @@ class NetworkSink:
             self._count(Verdict("dropped", PAUSED), len(batch))
             return
         bodies = self._bodies(batch)
-        pool = self._pool if self._pool is not None else self._build_pool()
+        try:
+            pool = self._pool if self._pool is not None else self._build_pool()
+        except OSError:  # ssl.SSLError included: an unreadable or invalid CA file
+            self._count(Verdict("failed", TLS), sum(body.events for body in bodies))
+            return
         shared: Verdict | None = None
         for body in bodies:
             verdict = shared or self._deliver(pool, body.data, deadline)
