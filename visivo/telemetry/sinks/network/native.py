@@ -9,7 +9,7 @@ import functools
 from collections.abc import Sequence
 from typing import Final
 
-from visivo.telemetry.sinks.formats import encode_json
+from visivo.telemetry.sinks.formats import encode_json, join_body
 from visivo.telemetry.sinks.network.answers import Verdict, judge_status
 from visivo.telemetry.sinks.network.wire import Wire, WireFormat
 
@@ -26,7 +26,7 @@ def encode_event(wire: Wire, uuid: str) -> bytes:
 
 def join(encoded: Sequence[bytes], first: Wire, sent_at: str) -> bytes:
     """``{"batch": [...], "sent_at": ...}`` from events encoded once each."""
-    return b'{"batch":[' + b",".join(encoded) + b'],"sent_at":' + encode_json(sent_at) + b"}"
+    return join_body(encoded, sent_at)
 
 
 judge: Final = functools.partial(judge_status, retried=RETRIED_STATUSES)
