@@ -333,7 +333,6 @@ class NetworkSink:
 
     def _send(self, batch: Sequence[Envelope]) -> None:
         start = self._clock()
-        deadline = min(start + self._timeout, self._finish_by)
         if self._inert_reason is not None:
             self._count(Verdict("dropped", self._inert_reason), len(batch))
             return
@@ -344,11 +343,19 @@ class NetworkSink:
             self._count(Verdict("dropped", PAUSED), len(batch))
             return
         bodies = self._bodies(batch)
-        try:
-            pool = self._pool if self._pool is not None else self._build_pool()
-        except OSError:  # ssl.SSLError included: an unreadable or invalid CA file
-            self._count(Verdict("failed", TLS), sum(body.events for body in bodies))
-            return
+        loading = 0.0
+        pool = self._pool
+        if pool is None:
+            # The first send imports the HTTP stack; that is not network time, so it does
+            # not eat the budget (shutdown's finish_by still bounds everything).
+            before = self._clock()
+            try:
+                pool = self._build_pool()
+            except OSError:  # ssl.SSLError included: an unreadable or invalid CA file
+                self._count(Verdict("failed", TLS), sum(body.events for body in bodies))
+                return
+            loading = self._clock() - before
+        deadline = min(start + self._timeout + loading, self._finish_by)
         shared: Verdict | None = None
         for body in bodies:
             verdict = shared or self._deliver(pool, body.data, deadline)
