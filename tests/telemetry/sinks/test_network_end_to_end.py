@@ -64,6 +64,31 @@ def test_every_wire_carries_what_the_file_sink_wrote(tmp_path: Path) -> None:
         assert wires == written, name
 
 
+def test_nothing_from_the_environment_reaches_a_body(tmp_path: Path) -> None:
+    """OTEL resource attributes, service name, host and user names never reach any wire."""
+    marker = "zqenvironmentmarker"
+    with Collector() as collector:
+        env = clean_env(
+            tmp_path,
+            **everywhere(collector.url, VISIVO_TELEMETRY_SINK="http,posthog,otlp"),
+            OTEL_RESOURCE_ATTRIBUTES=f"host.name={marker},deployment.environment={marker}",
+            OTEL_SERVICE_NAME=marker,
+            OTEL_EXPORTER_OTLP_HEADERS=f"x-team={marker}",
+            HOSTNAME=marker,
+            USER=marker,
+            LOGNAME=marker,
+        )
+        done = run_python(EMIT, env=env, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        requests = collector.wait_for_requests(3, timeout=5.0)
+    for request in requests:
+        assert marker not in request.body.decode("utf-8"), request.path
+        if request.path == "/v1/logs":
+            assert request.headers["x-team"] == marker  # a header the user set, not the body
+            (resource_logs,) = request.json()["resourceLogs"]
+            assert len(resource_logs["resource"]["attributes"]) == 4
+
+
 @pytest.mark.parametrize(
     ("source", "extra", "files"),
     [
