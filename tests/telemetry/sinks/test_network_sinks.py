@@ -21,6 +21,7 @@ from visivo.telemetry.schema import Metadata, to_wire
 from visivo.telemetry.sinks.network import NetworkSink, build_sink
 from visivo.telemetry.sinks.network.answers import (
     INVALID_ENDPOINT,
+    INVALID_SETTINGS,
     MAX_PAUSE_S,
     PAUSED,
     REJECTED,
@@ -281,20 +282,21 @@ class TestRequests:
         assert sink.counters().internal_errors == 0
 
     @pytest.mark.parametrize(
-        ("name", "env"),
+        ("name", "env", "reason"),
         [
-            ("posthog", {"VISIVO_POSTHOG_API_KEY": "phx_personal"}),
-            ("posthog", {"VISIVO_POSTHOG_API_KEY": ""}),
-            ("otlp", {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://u:p@127.0.0.1:1/"}),
+            ("posthog", {"VISIVO_POSTHOG_API_KEY": "phx_personal"}, INVALID_SETTINGS),
+            ("posthog", {"VISIVO_POSTHOG_API_KEY": ""}, INVALID_SETTINGS),
+            ("posthog", {"VISIVO_POSTHOG_HOST": "http://h/?q=1"}, INVALID_SETTINGS),
+            ("otlp", {"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://u:p@c/"}, INVALID_ENDPOINT),
         ],
     )
     def test_unusable_settings_make_the_sink_inert(
-        self, collector: Collector, name: str, env: dict[str, str]
+        self, collector: Collector, name: str, env: dict[str, str], reason: str
     ) -> None:
         """Nothing is sent, events are counted dropped, ``problem`` says why."""
         sink = sink_for(name, collector.url, env)
         sink.send(envelopes(3))
-        assert sink.counters().events_dropped == {INVALID_ENDPOINT: 3}
+        assert sink.counters().events_dropped == {reason: 3}
         assert sink.problem
         assert collector.requests == []
 

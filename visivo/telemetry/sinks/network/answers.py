@@ -29,7 +29,8 @@ __all__ = [
 MAX_PAUSE_S: Final = 600.0
 
 # Dropped: deliberately not sent, or refused by the collector for good.
-INVALID_ENDPOINT: Final = "invalid_endpoint"  # the URL or a sink setting is unusable
+INVALID_ENDPOINT: Final = "invalid_endpoint"  # the URL is unusable (or none is configured)
+INVALID_SETTINGS: Final = "invalid_settings"  # another setting is (a personal PostHog key)
 INVALID_PROXY: Final = "invalid_proxy"  # the proxy from the environment is unusable
 PAUSED: Final = "paused"  # a Retry-After pause was running
 CLOSED: Final = "closed"  # send after close
@@ -38,7 +39,17 @@ REDIRECT: Final = "redirect"  # 3xx: redirects are never followed
 HTTP_4XX: Final = "http_4xx"  # a 4xx the format does not retry
 REJECTED: Final = "rejected"  # accepted request, but the collector refused these records
 DROP_REASONS: Final = frozenset(
-    {INVALID_ENDPOINT, INVALID_PROXY, PAUSED, CLOSED, TOO_LARGE, REDIRECT, HTTP_4XX, REJECTED}
+    {
+        INVALID_ENDPOINT,
+        INVALID_SETTINGS,
+        INVALID_PROXY,
+        PAUSED,
+        CLOSED,
+        TOO_LARGE,
+        REDIRECT,
+        HTTP_4XX,
+        REJECTED,
+    }
 )
 
 # Failed: tried (or ran out of time) and could not deliver.

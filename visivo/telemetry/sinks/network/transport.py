@@ -51,6 +51,7 @@ from visivo.telemetry.sinks.network.answers import (
     INTERNAL,
     INVALID_ENDPOINT,
     INVALID_PROXY,
+    INVALID_SETTINGS,
     PAUSED,
     PROXY,
     REJECTED,
@@ -187,7 +188,8 @@ class NetworkSink:
         headers: Extra request headers the user configured (never logged).
         compression: When to gzip request bodies.
         problem: Why the configuration is unusable; the sink is then inert (it sends
-            nothing and counts every event dropped, reason ``invalid_endpoint``).
+            nothing and counts every event dropped: ``invalid_endpoint`` when the URL is
+            the problem, else ``invalid_settings``).
         user_agent: The ``User-Agent`` header.
         clock: Monotonic seconds; drives the deadline and ``Retry-After`` pauses.
     """
@@ -220,14 +222,15 @@ class NetworkSink:
         }
         self._compression = compression
         self._clock = clock
-        self._endpoint = parse_endpoint(url) if problem is None else None
+        self._endpoint = parse_endpoint(url)
         self._proxy_url: str | None = None
         self._proxy_headers: dict[str, str] = {}
         self._inert_reason: str | None = None
         self.problem: str | None = problem
         """Why the sink sends nothing (bad settings, URL or proxy), for ``status``; else None."""
-        if self._endpoint is None:
-            self._inert_reason = INVALID_ENDPOINT
+        if problem is not None or self._endpoint is None:
+            self._inert_reason = INVALID_ENDPOINT if self._endpoint is None else INVALID_SETTINGS
+            self._endpoint = None
             self.problem = problem or endpoint_problem(url)
         else:
             self._configure_proxy(choose_proxy(url, env or {}))
