@@ -289,12 +289,13 @@ def encoders(repeat: int) -> dict[str, float]:
     )
     wire = to_wire(envelope)
     key = str(uuid.uuid4())
+    posthog = posthog_format("phc_x")
     cases: dict[str, Callable[[], object]] = {
         "json.dumps(wire)": lambda: json.dumps(wire),
         "to_wire (shared by all)": lambda: to_wire(envelope),
         "str(uuid.uuid4())": lambda: str(uuid.uuid4()),
         "native": lambda: NATIVE.encode_event(wire, ""),
-        "posthog": lambda: posthog_format("phc_x").encode_event(wire, key),
+        "posthog": lambda: posthog.encode_event(wire, key),
         "otlp": lambda: OTLP.encode_event(wire, ""),
     }
     number = 20_000
