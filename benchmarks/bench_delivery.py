@@ -2,7 +2,7 @@
 
 Run by hand from the repository root (not part of the test suite)::
 
-    PYTHONPATH=. python benchmarks/bench_delivery.py [--runs 3] [--burst 50000]
+    PYTHONPATH=. python benchmarks/bench_delivery.py [--runs 3] [--burst 50000] [--only PART]
 
 Every measurement runs in a fresh subprocess, once with visivo-telemetry and once with
 the *floor*: a minimal hand-rolled deque -> JSON -> gzip -> urllib3 batcher (below), with
@@ -16,8 +16,13 @@ on 127.0.0.1 (tests/servers.py).
     delivered one event before the measured one.
 (b) burst: N events emitted as fast as one thread can, then flush: delivered events/s
     (from the first emit to the end of the flush) and the share lost.
+    The burst runs once per network sink (native ``http``, ``posthog``, ``otlp``) and
+    also reports the worker's CPU per event: the process's CPU time minus the calling
+    thread's (``time.process_time() - time.thread_time()``), i.e. the telemetry thread's.
 (c) emit: microseconds per emit on the calling thread during the burst; "floor via
     blinker" feeds the floor through a blinker signal, the dispatch Visivo's events use.
+(d) encoders: microseconds per event for each wire format's encoder, in this process,
+    beside ``json.dumps`` of the same envelope wire form.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.servers import BlackHole, Collector, Reply, refused_port  # noqa: E402
+from tests.telemetry.sinks.wirekit import READERS  # noqa: E402
+
+# Each Visivo burst kind is a network sink; the path tells the reader which format came.
+SINK_KINDS = {"visivo http": "http", "visivo posthog": "posthog", "visivo otlp": "otlp"}
 
 FLOOR = r'''
 import atexit, gzip, json, threading, time, uuid
@@ -113,7 +122,7 @@ class Floor:
             self.thread.join(timeout)
 
 SESSION = str(uuid.uuid4())
-floor = Floor(URL)
+floor = Floor(URL, **({"max_queue": MAX_QUEUE} if "MAX_QUEUE" in globals() else {}))
 
 def emit(command="run"):
     floor.put({"event": "command_finished", "schema_version": 1, "timestamp": time.time(),
@@ -183,13 +192,16 @@ open(STAMP, "w").write(repr(time.time()))
 
 BURST_TAIL = r"""
 import json, time
+cpu, caller = time.process_time(), time.thread_time()
 started = time.perf_counter()
 for _ in range(N):
     emit()
 emitted = time.perf_counter()
 flush(60.0)
 done = time.perf_counter()
-print(json.dumps({"emit_s": emitted - started, "total_s": done - started, **counts()}))
+worker = (time.process_time() - cpu) - (time.thread_time() - caller)
+print(json.dumps({"emit_s": emitted - started, "total_s": done - started,
+                  "worker_cpu_s": worker, **counts()}))
 """
 
 
@@ -199,9 +211,17 @@ def child(kind: str, url: str, tail: str, **names: object) -> str:
     return f"URL = {url!r}\n" + prelude + body + tail
 
 
-def run(code: str, url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VISIVO_", "DO_NOT"))}
-    env.update(PYTHONPATH=str(REPO), VISIVO_TELEMETRY_ENDPOINT=url, HOME=tempfile.gettempdir())
+def run(code: str, url: str, sink: str = "http") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VISIVO_", "DO_NOT", "OTEL_"))}
+    base = url.rstrip("/")
+    env.update(
+        PYTHONPATH=str(REPO),
+        VISIVO_TELEMETRY_SINK=sink,
+        VISIVO_TELEMETRY_ENDPOINT=url,
+        VISIVO_POSTHOG_HOST=base,
+        OTEL_EXPORTER_OTLP_ENDPOINT=base,
+        HOME=tempfile.gettempdir(),
+    )
     return subprocess.run(
         [sys.executable, "-c", code],
         env=env,
@@ -239,13 +259,53 @@ def exit_delay(kind: str, name: str, mode: str) -> float:
 
 
 def burst(kind: str, n: int) -> dict[str, float]:
+    sink = SINK_KINDS.get(kind, "http")
     with Collector() as collector:
-        done = run(child(kind, collector.url, BURST_TAIL, N=n), collector.url)
+        # The floor's queue holds the whole burst too, so both deliver every event.
+        code = child(kind, collector.url, BURST_TAIL, N=n, MAX_QUEUE=max(n, 10_000))
+        done = run(code, collector.url, sink)
         if done.returncode != 0:
             raise RuntimeError(done.stderr[-2000:])
         result: dict[str, float] = json.loads(done.stdout)
-        result["received"] = sum(len(r.json()["batch"]) for r in collector.requests)
+        result["received"] = sum(len(READERS[sink](r.body)) for r in collector.requests)
     return result
+
+
+def encoders(repeat: int) -> dict[str, float]:
+    """Microseconds per event: json.dumps of the wire form, then each format's encoder."""
+    import timeit
+    import uuid
+
+    from visivo.telemetry.schema import CommandFinished, Envelope, Metadata, to_wire
+    from visivo.telemetry.sinks.network.native import NATIVE
+    from visivo.telemetry.sinks.network.otlp import OTLP
+    from visivo.telemetry.sinks.network.posthog import posthog_format
+    from visivo.telemetry.sinks.network.transport import random_uuids
+
+    envelope = Envelope(
+        CommandFinished("run", 1834, False, "ValueError", 12, {"chart": 4}),
+        time.time(),
+        Metadata.for_this_process(),
+    )
+    wire = to_wire(envelope)
+    key = str(uuid.uuid4())
+    posthog = posthog_format("phc_x")
+    cases: dict[str, Callable[[], object]] = {
+        "json.dumps(wire)": lambda: json.dumps(wire),
+        "to_wire (shared by all)": lambda: to_wire(envelope),
+        "str(uuid.uuid4())": lambda: str(uuid.uuid4()),
+        "native": lambda: NATIVE.encode_event(wire, ""),
+        "posthog": lambda: posthog.encode_event(wire, key),
+        "otlp": lambda: OTLP.encode_event(wire, ""),
+    }
+    number = 20_000
+    timings = {
+        name: min(timeit.repeat(case, number=number, repeat=repeat)) / number * 1e6
+        for name, case in cases.items()
+    }
+    batch = min(timeit.repeat(lambda: random_uuids(500), number=40, repeat=repeat))
+    timings["random_uuids, per id (posthog only)"] = batch / (40 * 500) * 1e6
+    return timings
 
 
 def median(runs: int, measure: Callable[[str, str, str], float], *args: object) -> float:
@@ -256,31 +316,58 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per cell (median shown)")
     parser.add_argument("--burst", type=int, default=50_000, help="events in the burst")
+    parser.add_argument("--only", choices=["exit", "burst", "encoders"], help="one part only")
     args = parser.parse_args()
 
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {args.runs} runs\n")
+    if args.only in (None, "exit"):
+        exit_table(args.runs)
+    if args.only in (None, "burst"):
+        burst_table(args.runs, args.burst)
+    if args.only in (None, "encoders"):
+        print("\n(d) µs per event (best of 5 x 20,000)")
+        print("| encoder | µs per event |")
+        print("|---|---|")
+        for name, micros in encoders(5).items():
+            print(f"| {name} | {micros:.2f} |")
+
+
+def exit_table(runs: int) -> None:
     names = ["fast", "refused", "black hole", "slow", "500"]
     print("(a) seconds from the last emit to process exit")
     print(f"| {'':18} | " + " | ".join(f"{n:>10}" for n in names) + " |")
     print("|" + "---|" * (len(names) + 1))
     for kind in ("visivo", "floor"):
         for mode in ("cold", "warm", "command"):
-            cells = [median(args.runs, exit_delay, kind, n, mode) for n in names]
+            cells = [median(runs, exit_delay, kind, n, mode) for n in names]
             label = f"{kind} ({mode})"
             print(f"| {label:18} | " + " | ".join(f"{c:10.3f}" for c in cells) + " |")
 
-    print(f"\n(b, c) burst of {args.burst:,} events to a local collector")
-    print("| | delivered events/s | lost | µs per emit (caller) | emit phase s | total s |")
-    print("|---|---|---|---|---|---|")
-    for kind in ("visivo", "floor", "floor via blinker"):
-        results = [burst(kind, args.burst) for _ in range(args.runs)]
+
+def burst_table(runs: int, size: int) -> None:
+    print(f"\n(b, c) burst of {size:,} events to a local collector")
+    print(
+        "| | delivered events/s | vs floor | lost | worker µs CPU per event | vs floor "
+        "| µs per emit (caller) | total s |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    rows = {}
+    for kind in ("floor", *SINK_KINDS, "floor via blinker"):
+        results = [burst(kind, size) for _ in range(runs)]
         best = sorted(results, key=lambda r: r["total_s"])[len(results) // 2]
-        rate = best["received"] / best["total_s"]
-        lost = 1 - best["received"] / args.burst
-        per_emit = best["emit_s"] / args.burst * 1e6
+        rows[kind] = {
+            "rate": best["received"] / best["total_s"],
+            "lost": 1 - best["received"] / size,
+            "cpu": best["worker_cpu_s"] / size * 1e6,
+            "emit": best["emit_s"] / size * 1e6,
+            "total": best["total_s"],
+        }
+    floor = rows["floor"]
+    for kind, row in rows.items():
         print(
-            f"| {kind} | {rate:,.0f} | {lost:.2%} | {per_emit:.1f} | "
-            f"{best['emit_s']:.3f} | {best['total_s']:.3f} |"
+            f"| {kind} | {row['rate']:,.0f} | {row['rate'] / floor['rate']:.2f}x "
+            f"| {row['lost']:.2%} | {row['cpu']:.1f} | {row['cpu'] / floor['cpu']:.2f}x "
+            f"| {row['emit']:.1f} | {row['total']:.3f} |"
         )
 
 

@@ -11,6 +11,8 @@ or by leaving its ``with`` block. Waits take a timeout; nothing sleeps.
 - :func:`refused_port` returns a port that nothing listens on.
 - :class:`ForwardProxy` forwards absolute-URI requests and ``CONNECT`` tunnels to
   loopback targets only, and records each use.
+- :class:`Trickler` reads a request (or a ``CONNECT``), then answers slowly or endlessly
+  (:data:`TRICKLES`): every read the client makes succeeds, yet the answer never ends.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = [
     "ProxyUse",
     "Recorded",
     "Reply",
+    "Trickler",
     "refused_port",
 ]
 
@@ -68,6 +71,7 @@ class Recorded:
     headers: Mapping[str, str]  # lower-cased names
     body: bytes  # decompressed when the request was gzip-encoded
     wire_size: int  # bytes of body actually received
+    raw: bytes = b""  # the body as received (gzip data when it was compressed)
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -192,7 +196,7 @@ class _CollectorHandler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
         body = gzip.decompress(raw) if headers.get("content-encoding") == "gzip" else raw
-        reply = collector._record(Recorded(self.command, self.path, headers, body, len(raw)))
+        reply = collector._record(Recorded(self.command, self.path, headers, body, len(raw), raw))
         if reply.delay_s:
             collector.stopping.wait(reply.delay_s)
         self.send_response(reply.status)
@@ -448,3 +452,108 @@ class ForwardProxy(_ServerThread):
         """A copy of the requests the proxy handled."""
         with self._lock:
             return list(self._uses)
+
+
+# How a Trickler answers: each entry is (what to send first, what to send again and again,
+# seconds between repeats). Every repeat is a complete, valid piece of HTTP, so no
+# per-read socket timeout ever fires on the client.
+TRICKLES: dict[str, tuple[bytes, bytes, float]] = {
+    # The status line, one byte every 0.3 s.
+    "status": (b"", b"H", 0.3),
+    # A status line, then one header byte every 0.3 s.
+    "headers": (b"HTTP/1.1 200 OK\r\n", b"X", 0.3),
+    # Interim answers, forever and fast (RFC 9110 section 15.2.1 allows any number).
+    "continue": (b"", b"HTTP/1.1 100 Continue\r\n\r\n", 0.01),
+    # A chunked body, one byte-long chunk every 0.3 s.
+    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"1\r\na\r\n", 0.3),
+    # A chunked body that never ends, as fast as the client reads.
+    "endless": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        b"400\r\n" + b"a" * 0x400 + b"\r\n",
+        0.0,
+    ),
+}
+_TRICKLE_LIMIT_S = 10.0
+
+
+class Trickler:
+    """A TCP server that reads one request head and then trickles an answer (a mode of
+    :data:`TRICKLES`), for at most 10 s per connection or until stopped.
+
+    It does not care whether the request is for it or for a proxy target, so its ``url``
+    also serves as a trickling proxy (``HTTP_PROXY`` or, for ``CONNECT``, ``HTTPS_PROXY``).
+    """
+
+    def __init__(self, mode: str, *, ca: trustme.CA | None = None) -> None:
+        self.first, self.repeat, self.every_s = TRICKLES[mode]
+        self._tls: ssl.SSLContext | None = None
+        if ca is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ca.issue_cert(LOOPBACK, "localhost").configure_cert(self._tls)
+        self._listener: socket.socket | None = None
+        self._threads: list[threading.Thread] = []
+        self.stopping = threading.Event()
+        self.port = 0
+        self.connections = 0
+
+    def start(self) -> Self:
+        """Listen and serve each connection on its own daemon thread."""
+        self._listener = socket.create_server((LOOPBACK, 0), backlog=16)
+        self.port = self._listener.getsockname()[1]
+        thread = threading.Thread(target=self._accept, name="Trickler", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        return self
+
+    @property
+    def url(self) -> str:
+        """``http://`` (``https://`` with a CA) URL of the server."""
+        scheme = "https" if self._tls is not None else "http"
+        return f"{scheme}://{LOOPBACK}:{self.port}/"
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        for _ in range(1_000):  # bounded: far more connections than any test makes
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _serve(self, conn: socket.socket) -> None:
+        deadline = time.monotonic() + _TRICKLE_LIMIT_S
+        with conn:
+            conn.settimeout(_TRICKLE_LIMIT_S)
+            head = b""
+            with contextlib.suppress(OSError):
+                if self._tls is not None:
+                    conn = self._tls.wrap_socket(conn, server_side=True)
+                while b"\r\n\r\n" not in head and len(head) < 65536:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    head += data
+                conn.sendall(self.first)
+                for _ in range(1_000_000):  # bounded in count as well as time
+                    if time.monotonic() > deadline or self.stopping.wait(self.every_s):
+                        return
+                    conn.sendall(self.repeat)
+
+    def stop(self) -> None:
+        """Stop every connection and the listener; wait (bounded) for the threads."""
+        self.stopping.set()
+        if self._listener is not None:
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+        for thread in self._threads:
+            thread.join(_JOIN_TIMEOUT_S)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

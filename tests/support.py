@@ -25,11 +25,27 @@ _TELEMETRY_VARS = (
     "NO_PROXY",
     "no_proxy",
 )
+# Whole families of variables that change where the network sinks send.
+_TELEMETRY_PREFIXES = ("VISIVO_POSTHOG_", "OTEL_")
+# No test may reach the real PostHog host (the default) or a collector that happens to
+# run on this machine: a subprocess sends to a refused loopback port unless the test
+# points a sink somewhere else (an empty VISIVO_POSTHOG_HOST restores the default).
+NOWHERE = "http://127.0.0.1:9"
+GUARD_VARS = {"VISIVO_POSTHOG_HOST": NOWHERE, "OTEL_EXPORTER_OTLP_ENDPOINT": NOWHERE}
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    """The current environment without telemetry variables, with ``HOME`` set."""
-    env = {k: v for k, v in os.environ.items() if k not in _TELEMETRY_VARS}
+    """The current environment without telemetry variables, with ``HOME`` set.
+
+    The network sinks point at a refused loopback port (:data:`GUARD_VARS`) unless
+    ``extra`` says otherwise.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _TELEMETRY_VARS and not k.startswith(_TELEMETRY_PREFIXES)
+    }
+    env.update(GUARD_VARS)
     env["HOME"] = str(home)
     env["PYTHONPATH"] = str(REPO)
     env.update(extra)

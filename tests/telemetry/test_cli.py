@@ -49,7 +49,7 @@ def test_python_m_is_the_same_cli(tmp_path: Path, home: Path) -> None:
         "global",
     ]
     assert set(report["sources"][0]) >= {"name", "location", "value", "error"}
-    assert report["sink"] == "http"
+    assert report["sink"] == "posthog"
 
 
 def test_disabled_prints_no_event(tmp_path: Path, home: Path) -> None:

@@ -185,7 +185,7 @@ class TestStatus:
         for name in ("VISIVO_TELEMETRY_DISABLED", "DO_NOT_TRACK", "project", "global"):
             assert any(line.strip().startswith(name) for line in lines), name
         assert any(line.startswith("Sink:") for line in lines)
-        assert any(line.startswith("Endpoint:") for line in lines)
+        assert any(line.startswith(("Endpoint:", "PostHog:")) for line in lines)
 
     def test_missing_file_and_missing_key_are_told_apart(self, home: Path, tmp_path: Path) -> None:
         """status says "no file" for an absent file and "no telemetry setting" without the key."""

@@ -1,8 +1,4 @@
-"""Leak fuzzing through the http sink: markers never reach a collector on 127.0.0.1.
-
-Imports ``visivo.telemetry.sinks.http`` (written on another branch); this file is meant
-to fail to import until that branch is merged.
-"""
+"""Leak fuzzing through the http sink: markers never reach a collector on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -17,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.telemetry.leakkit import SIGNALS, markers, shaped, values_for
 from visivo.telemetry import runtime
-from visivo.telemetry.sinks.http import HttpSink
+from visivo.telemetry.sinks.network import HttpSink
 
 
 class Recorder(ThreadingHTTPServer):

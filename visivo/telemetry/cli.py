@@ -18,6 +18,13 @@ from visivo.telemetry.policy import settings
 from visivo.telemetry.policy.optout import SourceReport
 from visivo.telemetry.settings import locate_project, working_dir
 from visivo.telemetry.sinks import registry
+from visivo.telemetry.sinks.network.destinations import (
+    NO_ENDPOINT,
+    Destination,
+    destination_for,
+    http_destination,
+)
+from visivo.telemetry.sinks.network.endpoint import endpoint_problem, redact
 
 __all__ = ["main", "status_report", "telemetry"]
 
@@ -37,7 +44,10 @@ def telemetry() -> None:
 
 
 def status_report(project_dir: Path | None = None) -> dict[str, Any]:
-    """Everything ``status --json`` prints, read from the environment and config files."""
+    """Everything ``status --json`` prints, read from the environment and config files.
+
+    Never an API key, a header value or URL credentials, whatever their source.
+    """
     found = runtime.read_settings(project_dir)
     decision = found.decision
     names, sink_problem = registry.check(found.sink_spec)
@@ -61,21 +71,44 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
             for report in decision.sources
         ],
         "sink": ",".join(names),
+        "sink_source": found.sink_source,
         "sink_problem": sink_problem,
-        "endpoint": found.endpoint,
+        "endpoint": redact(found.endpoint),
         "endpoint_source": found.endpoint_source,
         "endpoint_problem": _endpoint_problem(found),
+        "destinations": [d.report() for d in _destinations(found, names)],
     }
 
 
 def _endpoint_problem(found: runtime.Settings) -> str | None:
-    from visivo.telemetry.sinks.http import endpoint_problem  # no network code is imported
-
     if found.endpoint_source == "global" and found.global_settings is not None:
         error = found.global_settings.endpoint_error
         if error is not None:
             return f"{found.global_settings.reading.location}: {error}"
-    return endpoint_problem(found.endpoint)
+    return endpoint_problem(found.endpoint) if found.endpoint else NO_ENDPOINT
+
+
+def _destinations(found: runtime.Settings, names: tuple[str, ...]) -> list[Destination]:
+    """One destination per selected network sink, as the sinks would resolve them."""
+    chosen = []
+    for name in dict.fromkeys(names):
+        if name == "http":
+            problem = _endpoint_problem(found)
+            chosen.append(http_destination(found.endpoint, found.endpoint_source, problem))
+        elif name in registry.NETWORK_SINKS:
+            chosen.append(destination_for(name, endpoint=found.endpoint, env=os.environ))
+    return chosen
+
+
+# How each network sink's line starts in the human report.
+_DESTINATION_LABELS = {"posthog": "PostHog:", "otlp": "OTLP:", "http": "Endpoint:"}
+
+
+def _destination_line(destination: dict[str, Any]) -> str:
+    label = f"{_DESTINATION_LABELS.get(destination['sink'], destination['sink'] + ':'):<10}"
+    if destination["problem"]:
+        return f"{label}{destination['sink']} sink: {destination['problem']}; nothing will be sent"
+    return f"{label}{destination['url']} (from {destination['source']})"
 
 
 def _describe_source(report: SourceReport) -> str:
@@ -124,17 +157,15 @@ def _render(report: dict[str, Any]) -> str:
             )
         )
         lines.append(f"  {source['name']:<26} {source['location']:<40} {described}")
-    sink = report["sink"]
+    sink = f"{report['sink']} (from {report['sink_source']})"
     if report["sink_problem"]:
-        sink += f" ({report['sink_problem']})"
+        sink = f"{report['sink']} ({report['sink_problem']})"
     if not report["enabled"]:
         sink += " (inactive while telemetry is disabled)"
-    endpoint = f"{report['endpoint'] or '(none)'} (from {report['endpoint_source']})"
-    if report["endpoint_problem"]:
-        endpoint += f": {report['endpoint_problem']}; nothing will be sent"
-    elif "http" not in report["sink"].split(","):
-        endpoint += " (not used by this sink)"
-    lines += ["", f"Sink:     {sink}", f"Endpoint: {endpoint}"]
+    lines += ["", f"Sink:     {sink}"]
+    lines += [_destination_line(destination) for destination in report["destinations"]]
+    if report["endpoint"] and "http" not in report["sink"].split(","):
+        lines.append(f"Endpoint: {report['endpoint']} (not used by this sink)")
     return "\n".join(lines)
 
 

@@ -380,19 +380,23 @@ def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_generated(page: str, generated: str) -> str:
+def replace_generated(
+    page: str, generated: str, *, begin: str = BEGIN_MARKER, end: str = END_MARKER
+) -> str:
     """The page with the text between its generated markers replaced by ``generated``.
+
+    ``begin`` and ``end`` name another generated section of the same page.
 
     Raises:
         ValueError: the page does not hold exactly one pair of markers, in order.
     """
-    if page.count(BEGIN_MARKER) != 1 or page.count(END_MARKER) != 1:
+    if page.count(begin) != 1 or page.count(end) != 1:
         raise ValueError("the page needs exactly one BEGIN and one END generated marker")
-    head, rest = page.split(BEGIN_MARKER)
-    if END_MARKER in head:
+    head, rest = page.split(begin)
+    if end in head:
         raise ValueError("the END generated marker comes before the BEGIN marker")
-    _, tail = rest.split(END_MARKER)
-    return f"{head}{BEGIN_MARKER}\n{generated}{END_MARKER}{tail}"
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{generated}{end}{tail}"
 
 
 def schema_text(schema: Mapping[str, Any]) -> str:
@@ -466,36 +470,53 @@ def publish(folder: Path) -> str | None:
     )
 
 
-def _main(argv: Sequence[str]) -> int:
-    usage = "usage: python -m visivo.telemetry.schema_doc (--write | --check) PAGE.md"
+def rewrite_page(
+    argv: Sequence[str],
+    generated: str,
+    *,
+    module: str,
+    begin: str = BEGIN_MARKER,
+    end: str = END_MARKER,
+) -> int:
+    """``(--write | --check) PAGE``: rewrite or compare one generated section of a page.
+
+    ``module`` is the generator's ``python -m`` name, for the usage and stale messages.
+    """
+    usage = f"usage: python -m {module} (--write | --check) PAGE.md"
     if len(argv) != 2 or argv[0] not in ("--write", "--check"):
         sys.stderr.write(usage + "\n")
         return 2
     mode, path = argv
     with open(path, encoding="utf-8") as page_file:
         page = page_file.read()
-    updated = replace_generated(page, markdown_tables())
-    folder = Path(str(_published_folder()))
+    updated = replace_generated(page, generated, begin=begin, end=end)
     if mode == "--check":
-        stale = updated != page
-        if stale:
+        if updated != page:
             sys.stderr.write(f"{path} is out of date; run: {usage.split(': ')[1]}\n")
-        if SCHEMA_VERSION not in published_versions():
-            sys.stderr.write(f"schema version {SCHEMA_VERSION} is not published in {folder}\n")
-            stale = True
-        return 1 if stale else 0
-    try:
-        published = publish(folder)
-    except ValueError as error:
-        sys.stderr.write(f"{error}\n")
-        return 1
-    if published:
-        sys.stdout.write(published + "\n")
+            return 1
+        return 0
     if updated != page:
         with open(path, "w", encoding="utf-8", newline="\n") as page_file:
             page_file.write(updated)
-        sys.stdout.write(f"rewrote the generated tables in {path}\n")
+        sys.stdout.write(f"rewrote the generated section in {path}\n")
     return 0
+
+
+def _main(argv: Sequence[str]) -> int:
+    folder = Path(str(_published_folder()))
+    if list(argv[:1]) == ["--write"] and len(argv) == 2:
+        try:
+            published = publish(folder)
+        except ValueError as error:
+            sys.stderr.write(f"{error}\n")
+            return 1
+        if published:
+            sys.stdout.write(published + "\n")
+    status = rewrite_page(argv, markdown_tables(), module="visivo.telemetry.schema_doc")
+    if status == 0 and argv[0] == "--check" and SCHEMA_VERSION not in published_versions():
+        sys.stderr.write(f"schema version {SCHEMA_VERSION} is not published in {folder}\n")
+        return 1
+    return status
 
 
 if __name__ == "__main__":

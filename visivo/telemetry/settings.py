@@ -15,17 +15,21 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from visivo.telemetry.policy.optout import Decision, Reading, decide
+from visivo.telemetry.sinks.registry import DEFAULT_SINK
 
 if TYPE_CHECKING:
     from visivo.telemetry.policy import settings
 
 __all__ = [
     "DEFAULT_ENDPOINT",
+    "DEFAULT_SINK",
     "ENDPOINT_ENV",
+    "ENDPOINT_SINK",
     "SINK_ENV",
     "UNSET",
     "ProjectLocation",
     "Settings",
+    "choose_sink",
     "home_dir",
     "locate_project",
     "read_settings",
@@ -34,7 +38,11 @@ __all__ = [
 
 SINK_ENV: Final = "VISIVO_TELEMETRY_SINK"
 ENDPOINT_ENV: Final = "VISIVO_TELEMETRY_ENDPOINT"
-DEFAULT_ENDPOINT: Final = "https://telemetry.visivo.io/v1/events"
+# The http sink has no built-in destination: it sends only where the user points it.
+DEFAULT_ENDPOINT: Final = ""
+# Without VISIVO_TELEMETRY_SINK: the native http sink when the user configured an endpoint
+# of their own (their collector), else PostHog, where Visivo's telemetry goes.
+ENDPOINT_SINK: Final = "http"
 
 
 class _Unset:
@@ -47,13 +55,18 @@ UNSET: Final = _Unset()
 
 @attrs.frozen
 class Settings:
-    """Everything read from the environment and the config files, once."""
+    """Everything read from the environment and the config files, once.
+
+    ``sink_spec`` is the sinks to build, and ``sink_source`` why: ``VISIVO_TELEMETRY_SINK``,
+    or the default chosen by :func:`choose_sink`.
+    """
 
     decision: Decision
     sink_spec: str
     endpoint: str
     endpoint_source: str
     global_settings: settings.GlobalSettings | None
+    sink_source: str = SINK_ENV
 
 
 def home_dir(env: Mapping[str, str]) -> Path:
@@ -144,7 +157,21 @@ def read_settings(
             project = settings.read_project(located.path)
     decision = decide(env, project, global_settings.reading)
     endpoint, source = _choose_endpoint(env, global_settings)
-    return Settings(decision, env.get(SINK_ENV, ""), endpoint, source, global_settings)
+    sink_spec, sink_source = choose_sink(env.get(SINK_ENV, ""), source)
+    return Settings(decision, sink_spec, endpoint, source, global_settings, sink_source)
+
+
+def choose_sink(spec: str, endpoint_source: str) -> tuple[str, str]:
+    """The sink spec to build and where it came from (pure).
+
+    ``VISIVO_TELEMETRY_SINK`` when set; else ``http`` when the user configured an endpoint
+    (even a broken one: it then sends nowhere rather than elsewhere); else ``posthog``.
+    """
+    if spec.strip():
+        return spec, SINK_ENV
+    if endpoint_source != "default":
+        return ENDPOINT_SINK, "default (an endpoint is configured)"
+    return DEFAULT_SINK, "default"
 
 
 def _choose_endpoint(

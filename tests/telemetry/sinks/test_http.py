@@ -1,4 +1,5 @@
-"""The http sink against real loopback servers, and its pure helpers as tables."""
+"""The http sink (the native format over the network transport) against real loopback
+servers, and the transport's pure helpers as tables."""
 
 from __future__ import annotations
 
@@ -16,31 +17,28 @@ import trustme
 from tests.servers import BlackHole, Collector, ForwardProxy, Reply, refused_port
 from visivo.telemetry.schema import CommandFinished, Envelope, Metadata, to_wire
 from visivo.telemetry.sinks.base import Sink
-from visivo.telemetry.sinks.http import (
+from visivo.telemetry.sinks.network import HttpSink
+from visivo.telemetry.sinks.network.answers import (
     CLOSED,
     CONNECTION,
     DEADLINE,
     DNS,
-    GZIP_MIN_BYTES,
     HTTP_4XX,
     HTTP_5XX,
     HTTP_429,
     INVALID_ENDPOINT,
     INVALID_PROXY,
-    MAX_BODY_BYTES,
     MAX_PAUSE_S,
     PAUSED,
     PROXY,
     REDIRECT,
     TIMEOUT,
     TLS,
-    HttpSink,
-    choose_proxy,
-    endpoint_problem,
-    no_proxy_matches,
-    parse_endpoint,
     parse_retry_after,
 )
+from visivo.telemetry.sinks.network.endpoint import endpoint_problem, parse_endpoint
+from visivo.telemetry.sinks.network.proxy import choose_proxy, no_proxy_matches
+from visivo.telemetry.sinks.network.transport import GZIP_MIN_BYTES, MAX_BODY_BYTES
 
 REPO = Path(__file__).resolve().parents[3]
 # Every fault must let send return within this wall-clock bound (the budget is 1 s).
@@ -652,7 +650,7 @@ class TestLifecycle:
         """Importing, building, reading and closing the sink leave urllib3 unimported."""
         script = (
             "import sys\n"
-            "from visivo.telemetry.sinks.http import HttpSink\n"
+            "from visivo.telemetry.sinks.network import HttpSink\n"
             "sink = HttpSink('http://127.0.0.1:1/', env={'HTTP_PROXY': 'http://127.0.0.1:2'})\n"
             "sink.counters(); sink.problem\n"
             "assert 'urllib3' not in sys.modules, 'imported too early'\n"
@@ -679,7 +677,7 @@ def test_dns_failures_are_classified_and_not_retried() -> None:
     """A name-resolution error counts as ``dns`` (not retried: the resolver already retried)."""
     from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-    from visivo.telemetry.sinks.http import _NOT_RETRIED, _classify
+    from visivo.telemetry.sinks.network.transport import _NOT_RETRIED, _classify
 
     assert _classify(NameResolutionError("c.invalid", None, OSError("no name"))) == DNS  # type: ignore[arg-type]
     assert _classify(NewConnectionError(None, "refused")) == CONNECTION  # type: ignore[arg-type]

@@ -15,10 +15,10 @@ class Sink(Protocol):
     """Receives batches of envelopes on the batcher's thread.
 
     ``send`` may raise: the batcher counts the failure and carries on. It should bound
-    its own blocking (the http sink finishes within about one second). ``close`` releases
+    its own blocking (the network sinks finish within about one second). ``close`` releases
     resources within ``timeout`` seconds and never raises.
 
-    Optional methods the runtime uses when a sink has them (see ``HttpSink``):
+    Optional methods the runtime uses when a sink has them (see ``NetworkSink``):
 
     - ``warm()``: load what the first ``send`` needs, with no I/O; run on the batcher's
       thread when a tracked command starts. May raise (counted).

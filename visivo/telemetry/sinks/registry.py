@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from visivo.telemetry.sinks.plugin import Report
 
 __all__ = [
+    "CONSOLE_SINKS",
     "DEFAULT_SINK",
     "ENTRY_POINT_GROUP",
+    "NETWORK_SINKS",
     "FanoutSink",
     "ResolvedSink",
     "SinkOptions",
@@ -36,8 +38,12 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP: Final = "visivo.telemetry.sinks"
-DEFAULT_SINK: Final = "http"
-_BUILTINS: Final = frozenset({"null", "stdout", "stderr", "memory", "http", "file"})
+# Where events go when nothing is configured (the settings pick ``http`` instead when the
+# user configured an endpoint of their own).
+DEFAULT_SINK: Final = "posthog"
+# Names whose sink sends over the network; the first-run notice and status look at these.
+NETWORK_SINKS: Final = frozenset({"posthog", "otlp", "http"})
+_BUILTINS: Final = frozenset({"null", "stdout", "stderr", "memory", "file"} | NETWORK_SINKS)
 # Names whose sink writes to this process's console; the first-run notice and the exit
 # summary look at these.
 CONSOLE_SINKS: Final = frozenset({"stdout", "stderr"})
@@ -49,8 +55,9 @@ class SinkOptions:
 
     Attributes:
         argument: the text after ``name:`` in the spec (``file:/tmp/x`` → ``/tmp/x``).
-        endpoint: the http endpoint, already chosen from the environment or global file.
-        env: the environment, for proxy settings.
+        endpoint: the http endpoint, already chosen from the environment or global file
+            (empty when none is configured).
+        env: the environment: proxy settings and the posthog and otlp sinks' variables.
     """
 
     argument: str | None
@@ -118,10 +125,12 @@ def _builtin(name: str, options: SinkOptions) -> Sink | str:
             return "file sink needs a path: file:PATH"
 
         return FileSink(options.argument)
-    from visivo.telemetry.sinks.http import HttpSink  # imports no network code until used
+    # Imports no network code until a sink sends.
+    from visivo.telemetry.sinks.network.destinations import build_sink, destination_for
 
-    http_sink: Sink = HttpSink(options.endpoint, env=options.env)
-    return http_sink
+    destination = destination_for(name, endpoint=options.endpoint, env=options.env)
+    network_sink: Sink = build_sink(destination, options.env)
+    return network_sink
 
 
 def _plugin(
@@ -173,9 +182,9 @@ def resolve(
 ) -> ResolvedSink:
     """Build the sink for a comma-separated spec such as ``"http,stderr"``.
 
-    An empty or missing spec means the default (``http``). Plugins are looked up only
-    for names that are not built in, and loaded only when first used, off the host's
-    threads (see ``PluginSink``); ``report`` gets every exception their code raises.
+    An empty or missing spec means the default (``posthog``, or ``http`` when an endpoint
+    is configured). Plugins are looked up only for names that are not built in, and
+    loaded only when first used, off the host's threads (see ``PluginSink``); ``report`` gets every exception their code raises.
     Console sinks go first, so a slow sink never holds back debug output.
     """
 

@@ -1,0 +1,547 @@
+"""The transport shared by every network sink: urllib3 on the batcher's thread, bounded.
+
+Everything is bounded by one per-call budget (``timeout``, one second by default), wall
+clock, for the whole exchange: connect, TLS, request, status, headers, the answer body we
+read (at most :data:`MAX_RESPONSE_BYTES`) and the single retry. Failures never print and
+never raise: they are counted by reason and readable through :meth:`NetworkSink.counters`.
+
+Decisions, so that ``status`` and the docs can state them:
+
+- **TLS.** Verified, always. Without ``ca_certs`` the system trust store is loaded
+  (``ssl.SSLContext.load_default_certs``); certifi is not a dependency. On a system with
+  no CA bundle the handshake fails and events are counted failed with reason ``tls``.
+- **Redirects** are not followed; urllib3 keeps no cookies and none are ever sent.
+- **Proxies** come from the ``env`` mapping (see :func:`choose_proxy`); nothing is read
+  from ``os.environ`` here.
+- **Retries.** At most one per body, when the format's answer policy says it may help and
+  at least :data:`MIN_ATTEMPT_S` of the budget remains. DNS failures (the resolver
+  already retried) and TLS failures (deterministic) are not retried. A ``Retry-After``
+  the policy honours pauses the sink (capped at ``MAX_PAUSE_S``); batches arriving
+  meanwhile are dropped with reason ``paused``.
+- **Limits of the budget.** Name resolution (``getaddrinfo``) cannot be interrupted; the
+  batcher's exit deadline covers that case by abandoning its daemon thread.
+
+urllib3 is imported on the first :meth:`NetworkSink.send` (or ``warm``), never at import or
+construction, so starting telemetry does not load the HTTP stack on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import math
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import unquote
+
+import attrs
+
+from visivo.telemetry._version import __version__
+from visivo.telemetry.schema import Envelope, format_timestamp, to_wire
+from visivo.telemetry.sinks.network.answers import (
+    CLOSED,
+    CONNECTION,
+    DEADLINE,
+    DNS,
+    INTERNAL,
+    INVALID_ENDPOINT,
+    INVALID_PROXY,
+    INVALID_SETTINGS,
+    PAUSED,
+    PROXY,
+    REJECTED,
+    TIMEOUT,
+    TLS,
+    TOO_LARGE,
+    Verdict,
+    retry_after_seconds,
+)
+from visivo.telemetry.sinks.network.endpoint import (
+    FORBIDDEN_CHARS,
+    Endpoint,
+    check_url,
+    endpoint_problem,
+    parse_endpoint,
+)
+from visivo.telemetry.sinks.network.proxy import choose_proxy
+from visivo.telemetry.sinks.network.wire import Wire, WireFormat
+
+if TYPE_CHECKING:
+    import ssl
+
+    import urllib3
+
+__all__ = [
+    "GZIP_MIN_BYTES",
+    "MAX_BODY_BYTES",
+    "MAX_RESPONSE_BYTES",
+    "MIN_ATTEMPT_S",
+    "Compression",
+    "NetworkCounters",
+    "NetworkSink",
+]
+
+# Collectors reject request bodies of 512 KiB and more; stay under 500 KB (before gzip).
+MAX_BODY_BYTES: Final = 500_000
+# Below about 1 KiB gzip's header and the CPU time cost more than they save.
+GZIP_MIN_BYTES: Final = 1024
+# Level 1: a batch of events is repetitive JSON, so the fastest level already shrinks it
+# about as much as level 6, at a third of the CPU; random uuids (posthog) made level 6
+# cost ~6 µs per event on the telemetry thread against ~0.9 µs (bench_delivery.py).
+GZIP_LEVEL: Final = 1
+# An attempt (first or retry) starts only when at least this much of the deadline remains.
+MIN_ATTEMPT_S: Final = 0.1
+# Only OTLP's partial success is ever read from an answer; read at most this much of it.
+MAX_RESPONSE_BYTES: Final = 64 * 1024
+
+Compression = Literal["auto", "gzip", "none"]
+"""``auto``: gzip above :data:`GZIP_MIN_BYTES`; ``gzip``: always; ``none``: never."""
+
+_NOT_RETRIED: Final = frozenset({DNS, TLS})
+# Failures of the connection, not of one body: the rest of the call shares their fate.
+_TRANSPORT_FAILURES: Final = frozenset({TIMEOUT, CONNECTION, DNS, TLS, PROXY, DEADLINE})
+
+
+@attrs.frozen
+class NetworkCounters:
+    """A snapshot of what one network sink did; reasons are the ``*_REASONS`` names."""
+
+    requests: int = 0
+    retries: int = 0
+    events_sent: int = 0
+    events_dropped: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    events_failed: Mapping[str, int] = attrs.field(factory=lambda: MappingProxyType({}))
+    close_errors: int = 0
+    internal_errors: int = 0
+
+    @property
+    def dropped_total(self) -> int:
+        """All dropped events, whatever the reason."""
+        return sum(self.events_dropped.values())
+
+    @property
+    def failed_total(self) -> int:
+        """All failed events, whatever the reason."""
+        return sum(self.events_failed.values())
+
+    @property
+    def accounted(self) -> int:
+        """Events sent, dropped or failed so far."""
+        return self.events_sent + self.dropped_total + self.failed_total
+
+
+def _classify(error: BaseException) -> str:
+    """The failure reason for an exception raised by urllib3 or the socket layer."""
+    from urllib3 import exceptions as e
+
+    if isinstance(error, e.ProxyError):
+        return PROXY
+    if isinstance(error, e.NameResolutionError):
+        return DNS
+    if isinstance(error, e.NewConnectionError):  # before ConnectTimeoutError, its base
+        return CONNECTION
+    if isinstance(error, e.TimeoutError | TimeoutError):
+        return TIMEOUT
+    if isinstance(error, e.SSLError):
+        return TLS
+    return CONNECTION
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random UUID4s as lowercase strings, from one ``os.urandom`` call.
+
+    Equivalent to ``str(uuid.uuid4())`` each (same randomness source, version 4 and
+    RFC 4122 variant bits set), about five times cheaper per id.
+    """
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
+
+
+@attrs.frozen
+class _Body:
+    data: bytes
+    events: int
+
+
+class NetworkSink:
+    """POSTs batches in one wire format to one URL; bounded, silent, counted. A ``Sink``.
+
+    Args:
+        url: The request URL (see :func:`parse_endpoint`).
+        wire_format: How envelopes become a body and how answers are judged.
+        timeout: Seconds one :meth:`send` may take in total, retry included.
+        env: Where proxy variables are read (pass ``os.environ`` at the edge).
+            ``None`` means no proxy.
+        ca_certs: A PEM file of CAs to trust instead of the system store.
+        headers: Extra request headers the user configured (never logged).
+        compression: When to gzip request bodies.
+        problem: Why the configuration is unusable; the sink is then inert (it sends
+            nothing and counts every event dropped: ``invalid_endpoint`` when the URL is
+            the problem, else ``invalid_settings``).
+        user_agent: The ``User-Agent`` header.
+        clock: Monotonic seconds; drives the deadline and ``Retry-After`` pauses.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        wire_format: WireFormat,
+        *,
+        timeout: float = 1.0,
+        env: Mapping[str, str] | None = None,
+        ca_certs: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        compression: Compression = "auto",
+        problem: str | None = None,
+        user_agent: str = f"visivo-telemetry/{__version__}",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if FORBIDDEN_CHARS.search(user_agent.replace(" ", "")):
+            raise ValueError("user_agent must not contain control characters")
+        self.wire_format = wire_format
+        self._timeout = timeout
+        self._ca_certs = ca_certs
+        self._headers = {
+            **dict(headers or {}),
+            "Content-Type": "application/json",
+            "User-Agent": user_agent,
+        }
+        self._compression = compression
+        self._clock = clock
+        self._endpoint = parse_endpoint(url)
+        self._proxy_url: str | None = None
+        self._proxy_headers: dict[str, str] = {}
+        self._inert_reason: str | None = None
+        self.problem: str | None = problem
+        """Why the sink sends nothing (bad settings, URL or proxy), for ``status``; else None."""
+        if problem is not None or self._endpoint is None:
+            self._inert_reason = INVALID_ENDPOINT if self._endpoint is None else INVALID_SETTINGS
+            self._endpoint = None
+            self.problem = problem or endpoint_problem(url)
+        else:
+            self._configure_proxy(choose_proxy(url, env or {}))
+        self._pool: urllib3.PoolManager | None = None
+        self._paused_until = -math.inf
+        self._finish_by = math.inf
+        self._closed = False
+        self._lock = threading.Lock()
+        self._reset_counts()
+        method = weakref.WeakMethod(self.after_fork_in_child)
+
+        def _after_fork() -> None:
+            bound = method()
+            if bound is not None:
+                bound()
+
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork)
+
+    def _configure_proxy(self, proxy: str | None) -> None:
+        if proxy is None:
+            return
+        parts, problem = check_url(proxy, what="proxy", allow_credentials=True)
+        if parts is None:
+            self._inert_reason = INVALID_PROXY
+            self.problem = problem
+            return
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, _, netloc = netloc.rpartition("@")
+            token = base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
+            self._proxy_headers = {"Proxy-Authorization": f"Basic {token}"}
+        self._proxy_url = f"{parts.scheme.lower()}://{netloc}"
+
+    def _reset_counts(self) -> None:
+        self._requests = 0
+        self._retries = 0
+        self._sent = 0
+        self._dropped: dict[str, int] = {}
+        self._failed: dict[str, int] = {}
+        self._close_errors = 0
+        self._internal_errors = 0
+
+    @property
+    def endpoint(self) -> Endpoint | None:
+        """The validated URL, ``None`` when the sink is inert for its settings or URL."""
+        return self._endpoint
+
+    @property
+    def proxy(self) -> str | None:
+        """The proxy in use (credentials removed), or ``None`` for a direct connection."""
+        return self._proxy_url
+
+    def finish_by(self, deadline: float) -> None:
+        """Make every later :meth:`send` end by ``deadline`` (seconds on this sink's clock).
+
+        Shutdown passes down the time that remains, so that a send started at exit gives
+        up (counted as ``timeout`` or ``deadline``) before the process stops waiting.
+        """
+        self._finish_by = min(self._finish_by, deadline)
+
+    def counters(self) -> NetworkCounters:
+        """A frozen snapshot of the counters; safe to call from any thread."""
+        with self._lock:
+            return NetworkCounters(
+                requests=self._requests,
+                retries=self._retries,
+                events_sent=self._sent,
+                events_dropped=MappingProxyType(dict(self._dropped)),
+                events_failed=MappingProxyType(dict(self._failed)),
+                close_errors=self._close_errors,
+                internal_errors=self._internal_errors,
+            )
+
+    def _count(self, verdict: Verdict, events: int) -> None:
+        with self._lock:
+            if verdict.kind == "sent":
+                rejected = min(verdict.rejected, events)
+                self._sent += events - rejected
+                if rejected:
+                    self._dropped[REJECTED] = self._dropped.get(REJECTED, 0) + rejected
+            else:
+                table = self._dropped if verdict.kind == "dropped" else self._failed
+                table[verdict.reason] = table.get(verdict.reason, 0) + events
+
+    def send(self, batch: Sequence[Envelope]) -> None:
+        """POST ``batch`` (split into bodies under :data:`MAX_BODY_BYTES`) within ``timeout``.
+
+        Never raises: every event ends up counted exactly once as sent, dropped or failed,
+        also when something here raises (then as failed, ``internal_error``).
+        """
+        if not batch:
+            return
+        before = self.counters().accounted
+        try:
+            self._send(batch)
+        except Exception:  # noqa: BLE001 - counted below and in internal_errors
+            missing = len(batch) - (self.counters().accounted - before)
+            with self._lock:
+                self._internal_errors += 1
+            if missing > 0:
+                self._count(Verdict("failed", INTERNAL), missing)
+
+    def _send(self, batch: Sequence[Envelope]) -> None:
+        start = self._clock()
+        if self._inert_reason is not None:
+            self._count(Verdict("dropped", self._inert_reason), len(batch))
+            return
+        if self._closed:
+            self._count(Verdict("dropped", CLOSED), len(batch))
+            return
+        if start < self._paused_until:
+            self._count(Verdict("dropped", PAUSED), len(batch))
+            return
+        bodies = self._bodies(batch)
+        loading = 0.0
+        pool = self._pool
+        if pool is None:
+            # The first send imports the HTTP stack; that is not network time, so it does
+            # not eat the budget (shutdown's finish_by still bounds everything).
+            before = self._clock()
+            try:
+                pool = self._build_pool()
+            except OSError:  # ssl.SSLError included: an unreadable or invalid CA file
+                self._count(Verdict("failed", TLS), sum(body.events for body in bodies))
+                return
+            loading = self._clock() - before
+        deadline = min(start + self._timeout + loading, self._finish_by)
+        shared: Verdict | None = None
+        for body in bodies:
+            verdict = shared or self._deliver(pool, body.data, deadline)
+            self._count(verdict, body.events)
+            if verdict.pause_s > 0:
+                self._paused_until = self._clock() + verdict.pause_s
+                shared = Verdict("dropped", PAUSED)
+            elif verdict.reason in _TRANSPORT_FAILURES:
+                shared = attrs.evolve(verdict, retry=False)
+
+    def _bodies(self, batch: Sequence[Envelope]) -> list[_Body]:
+        """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts.
+
+        Each event is encoded once, with its uuid; a retry resends the same bytes.
+        """
+        wire_format = self.wire_format
+        sent_at = format_timestamp(time.time())
+        wires: list[Wire] = [to_wire(envelope) for envelope in batch]
+        ids = iter(random_uuids(len(wires)) if wire_format.uses_uuid else [""] * len(wires))
+        empty = len(wire_format.join([], wires[0], sent_at))
+        groups: list[tuple[list[bytes], Wire]] = []
+        group: list[bytes] = []
+        first = wires[0]
+        size = empty
+        for wire in wires:
+            encoded = wire_format.encode_event(wire, next(ids))
+            item = len(encoded) + 1  # +1 for the comma
+            if empty + item - 1 > MAX_BODY_BYTES:
+                self._count(Verdict("dropped", TOO_LARGE), 1)
+                continue
+            if group and size + item - 1 > MAX_BODY_BYTES:
+                groups.append((group, first))
+                group, size = [], empty
+            if not group:
+                first = wire
+            group.append(encoded)
+            size += item
+        if group:
+            groups.append((group, first))
+        return [_Body(wire_format.join(g, f, sent_at), len(g)) for g, f in groups]
+
+    def warm(self) -> None:
+        """Load the HTTP stack and, for https, the trust store, ahead of the first send.
+
+        No network I/O. The runtime calls it on the batcher's thread when a command starts,
+        so that a short-lived process does not pay for it at exit. May raise (the caller
+        counts it); ``send`` then builds the pool again and counts its own failure.
+        """
+        if self._inert_reason is not None or self._closed or self._pool is not None:
+            return
+        self._build_pool()
+
+    def _build_pool(self) -> urllib3.PoolManager:
+        import urllib3
+
+        from visivo.telemetry.sinks.network.budget import POOL_CLASSES
+
+        # One connection per host is enough for one sending thread; urllib3 must neither
+        # retry nor redirect on its own (see _deliver), and certificates are always checked.
+        options: dict[str, Any] = {
+            "num_pools": 2,
+            "maxsize": 1,
+            "block": False,
+            "retries": False,
+            "cert_reqs": "CERT_REQUIRED",
+            "ca_certs": self._ca_certs,
+        }
+        if self._endpoint is not None and self._endpoint.scheme == "https":
+            options["ssl_context"] = self._tls_context()
+        pool: urllib3.PoolManager
+        if self._proxy_url is not None:
+            pool = urllib3.ProxyManager(
+                self._proxy_url, proxy_headers=self._proxy_headers, **options
+            )
+        else:
+            pool = urllib3.PoolManager(**options)
+        pool.pool_classes_by_scheme = POOL_CLASSES
+        self._pool = pool
+        return pool
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """A verifying context with the trust store loaded once, not at the first connect."""
+        import ssl
+
+        from urllib3.util.ssl_ import create_urllib3_context
+
+        from visivo.telemetry.sinks.network.budget import BudgetSSLSocket
+
+        context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+        if self._ca_certs is not None:
+            context.load_verify_locations(cafile=self._ca_certs)
+        else:
+            context.load_default_certs()
+        context.sslsocket_class = BudgetSSLSocket
+        return context
+
+    def _deliver(self, pool: urllib3.PoolManager, body: bytes, deadline: float) -> Verdict:
+        """One body: the first attempt and at most one retry, both inside ``deadline``."""
+        headers = dict(self._headers)
+        compress = self._compression == "gzip" or (
+            self._compression == "auto" and len(body) > GZIP_MIN_BYTES
+        )
+        if compress:
+            body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        verdict = Verdict("failed", DEADLINE)
+        for attempt in range(2):
+            if deadline - self._clock() < MIN_ATTEMPT_S:
+                break
+            if attempt:
+                with self._lock:
+                    self._retries += 1
+            verdict = self._attempt(pool, body, headers, deadline)
+            if not verdict.retry:
+                break
+        return verdict
+
+    def _attempt(
+        self,
+        pool: urllib3.PoolManager,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> Verdict:
+        """One POST and what its answer means, all by ``deadline``."""
+        import urllib3
+
+        from visivo.telemetry.sinks.network.budget import budget
+
+        assert self._endpoint is not None
+        with self._lock:
+            self._requests += 1
+        remaining = deadline - self._clock()
+        timeout = urllib3.Timeout(connect=remaining, read=remaining, total=remaining)
+        with budget(deadline, self._clock):
+            try:
+                response = pool.urlopen(
+                    "POST",
+                    self._endpoint.url,
+                    body=body,
+                    headers=headers,
+                    redirect=False,
+                    retries=False,
+                    timeout=timeout,
+                    preload_content=False,
+                )
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                reason = TIMEOUT if self._clock() >= deadline else _classify(error)
+                return Verdict("failed", reason, retry=reason not in _NOT_RETRIED)
+            answer = b""
+            try:
+                answer = response.read(MAX_RESPONSE_BYTES, decode_content=False)
+                if len(answer) >= MAX_RESPONSE_BYTES:
+                    response.close()  # do not read an unbounded answer; drop the connection
+            except (urllib3.exceptions.HTTPError, OSError):
+                response.close()  # the status is known; only the body failed
+            finally:
+                response.release_conn()
+        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        return self.wire_format.judge(response.status, retry_after, answer)
+
+    def close(self, timeout: float) -> None:
+        """Close pooled connections; later batches are dropped (``closed``). Never raises.
+
+        Closing idle sockets does not block, so ``timeout`` is not waited on.
+        """
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            # close must never raise, and an idle socket that fails to close loses nothing.
+            try:
+                pool.clear()
+            except Exception:  # noqa: BLE001 - counted in counters().close_errors
+                with self._lock:
+                    self._close_errors += 1
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: forget the parent's sockets, lock and counts.
+
+        The parent's pooled connections are dropped without closing (they belong to the
+        parent); the child builds its own pool on its next send. A running
+        ``Retry-After`` pause is kept: the server asked this installation to wait.
+        """
+        self._pool = None
+        self._lock = threading.Lock()
+        self._reset_counts()
