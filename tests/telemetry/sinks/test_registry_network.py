@@ -75,6 +75,6 @@ def test_no_notice_for_local_sinks(names: tuple[str, ...]) -> None:
 
 def test_the_notice_says_where_events_go() -> None:
     """The notice names PostHog, personless, no IP or GeoIP, and how to send elsewhere."""
-    text = " ".join(notice.NOTICE.split())
+    text = " ".join(notice.text().split())
     for words in ("PostHog", "person profile", "IP", "GeoIP", "VISIVO_TELEMETRY_SINK"):
         assert words in text
