@@ -19,7 +19,7 @@ import os
 import visivo.telemetry as telemetry
 from visivo.events import track_command
 from visivo.telemetry import runtime
-from visivo.telemetry.sinks.http import HttpSink
+from visivo.telemetry.sinks.network import HttpSink
 
 
 def commands(events):

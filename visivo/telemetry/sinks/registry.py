@@ -185,7 +185,8 @@ def resolve(
     An empty or missing spec means the default (``posthog``, or ``http`` when an endpoint
     is configured). Plugins are looked up only for names that are not built in, and
     loaded only when first used, off the host's threads (see ``PluginSink``); ``report``
-    gets every exception their code raises. Console sinks go first, so a slow sink never holds back debug output.
+    gets every exception their code raises. Console sinks go first, so a slow sink never
+    holds back debug output.
     """
 
     entries = _split(spec or "") or [(DEFAULT_SINK, None)]
