@@ -40,7 +40,14 @@ def _full_envelope(properties: CommandFinished | RequestFinished) -> Envelope:
 
 _FULL_PROPERTIES = (
     CommandFinished("run", 10, False, "ValueError", 3, {"chart": 1}),
-    RequestFinished("/api/project/{id}", "GET", 200, 5),
+    RequestFinished(
+        "/api/project/{id}",
+        "GET",
+        status_code=200,
+        count=3,
+        duration_median_ms=5,
+        duration_max_ms=9,
+    ),
 )
 
 
@@ -99,7 +106,10 @@ class TestJsonSchema:
     def test_minimal_envelopes_validate(self) -> None:
         """An envelope holding only required properties validates: optional ones are omitted."""
         validator = _validator()
-        for properties in (CommandFinished("run"), RequestFinished("{unmatched}", "OTHER")):
+        for properties in (
+            CommandFinished("run"),
+            RequestFinished("{unmatched}", "OTHER", count=1),
+        ):
             validator.validate(to_wire(_full_envelope(properties)))
 
     @pytest.mark.parametrize(

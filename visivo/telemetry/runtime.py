@@ -22,11 +22,12 @@ import attrs
 
 from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import notice
-from visivo.telemetry.batcher import Batcher
+from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
+from visivo.telemetry.policy.aggregate import RequestWindow
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
-from visivo.telemetry.schema import Envelope, Metadata
+from visivo.telemetry.schema import Envelope, Metadata, RequestFinished
 from visivo.telemetry.settings import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV,
@@ -80,6 +81,10 @@ class _Pipeline:
     notice_pending: bool = False
     # Payloads whose scrub raised; written only by the batcher's thread.
     invalid: int = 0
+    # Requests merged until the batcher's window ends; used only by the batcher's thread.
+    window: RequestWindow = attrs.field(factory=RequestWindow)
+    # Signals whose send raised, by exception type; written only by the batcher's thread.
+    failed: Counter[str] = attrs.field(factory=Counter)
     # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
     warm: Callable[[], None] | None = None
 
@@ -188,10 +193,16 @@ def _on_request_finished(sender: object, **payload: Any) -> None:
         count_error("request_finished")
 
 
-def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
-    """Run the policy over captured payloads: only scrubbed envelopes come out."""
-    envelopes = []
+def _export(batch: Sequence[_Raw], pipeline: _Pipeline) -> None:
+    """Run the policy over captured payloads: only scrubbed envelopes come out.
+
+    Commands are sent at once; requests are merged into the pipeline's window, which
+    :func:`_end_window` sends when the batcher's window ends. Never raises: a payload whose
+    scrub raises is counted as invalid, a failed send by the signals it carried.
+    """
+    commands = []
     metadata = pipeline.metadata
+    window = pipeline.window
     for scrub, payload, timestamp in batch:
         try:
             scrubbed = scrub(payload)
@@ -199,8 +210,35 @@ def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
             count_error("scrub")
             pipeline.invalid += 1
             continue
-        envelopes.append(Envelope(scrubbed.properties, timestamp, metadata, scrubbed.stripped))
-    return envelopes
+        properties = scrubbed.properties
+        if isinstance(properties, RequestFinished):
+            if not window.add(properties, timestamp, scrubbed.stripped):
+                _end_window(pipeline)  # full: send what it holds, start a new one
+                window.add(properties, timestamp, scrubbed.stripped)
+        else:
+            commands.append(Envelope(properties, timestamp, metadata, scrubbed.stripped))
+    _send(pipeline, commands, len(commands))
+
+
+def _end_window(pipeline: _Pipeline) -> None:
+    """Send one event per endpoint, method and status for the requests of the window."""
+    window = pipeline.window
+    requests = window.requests
+    metadata = pipeline.metadata
+    envelopes = [
+        Envelope(merged.properties, merged.timestamp, metadata, merged.stripped)
+        for merged in window.close()
+    ]
+    _send(pipeline, envelopes, requests)
+
+
+def _send(pipeline: _Pipeline, envelopes: list[Envelope], signals: int) -> None:
+    if not envelopes:
+        return
+    try:
+        pipeline.resolved.sink.send(envelopes)
+    except Exception as error:  # noqa: BLE001 - counted; telemetry never raises
+        pipeline.failed[type(error).__name__] += signals
 
 
 _RECEIVERS: Final = (
@@ -213,14 +251,12 @@ _RECEIVERS: Final = (
 def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
     global _pipeline, _last, _atexit_registered
     sink = resolved.sink
-
-    def export(batch: Sequence[_Raw]) -> None:
-        envelopes = _envelopes(batch, pipeline)
-        if envelopes:
-            sink.send(envelopes)
-
     warm = _warmer(sink)
-    batcher: Batcher[_Raw] = Batcher(export, on_start=warm)
+    batcher: Batcher[_Raw] = Batcher(
+        lambda batch: _export(batch, pipeline),
+        on_start=warm,
+        on_window_end=lambda: _end_window(pipeline),
+    )
     pipeline = _Pipeline(pipeline_settings, resolved, batcher, Metadata.for_this_process())
     pipeline.warm = warm
     global_settings = pipeline_settings.global_settings
@@ -386,10 +422,39 @@ def counters() -> Counters:
     if pipeline is None:
         return Counters(errors=errors)
     return combine(
-        pipeline.batcher.counters(),
+        _signal_counts(pipeline, stopped=pipeline is not _pipeline),
         delivery_counts(pipeline.resolved.sink),
         errors,
         pipeline.invalid,
+    )
+
+
+def _signal_counts(pipeline: _Pipeline, *, stopped: bool) -> BatcherCounters:
+    """The batcher's counts, with what the export path holds or lost moved to its place.
+
+    The batcher counts an item exported once ``_export`` returns; a request then waits in
+    the window (still queued, or dropped as ``exit_deadline`` if shutdown gave up first),
+    and a send that raised lost its signals (failed, by exception type).
+    """
+    counts = pipeline.batcher.counters()
+    held = pipeline.window.requests
+    failed = dict(pipeline.failed)
+    if not held and not failed:
+        return counts
+    dropped = dict(counts.dropped)
+    queued = counts.queued
+    if stopped and held:
+        dropped[EXIT_DEADLINE] = dropped.get(EXIT_DEADLINE, 0) + held
+    else:
+        queued += held
+    for reason, lost in counts.failed.items():
+        failed[reason] = failed.get(reason, 0) + lost
+    return attrs.evolve(
+        counts,
+        exported=counts.exported - held - sum(pipeline.failed.values()),
+        queued=queued,
+        dropped=MappingProxyType(dropped),
+        failed=MappingProxyType(failed),
     )
 
 

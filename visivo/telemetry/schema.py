@@ -49,7 +49,7 @@ __all__ = [
     "to_wire",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 # A command's path below the root group: up to four lowercase words ("db migrate").
 COMMAND_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,31}( [a-z][a-z0-9_-]{0,31}){0,3}$"
@@ -139,7 +139,10 @@ class CommandFinished:
 
 @attrs.frozen
 class RequestFinished:
-    """The Visivo server answered an HTTP request."""
+    """The Visivo server answered HTTP requests: one event per endpoint, method and status.
+
+    Requests are merged per delivery window; ``count`` says how many this event stands for.
+    """
 
     EVENT: ClassVar[str] = "request_finished"
 
@@ -159,15 +162,33 @@ class RequestFinished:
             enum=sorted(HTTP_METHODS | {OTHER_METHOD}),
         )
     )
+    count: int = attrs.field(
+        metadata=_describe(
+            "How many requests with this endpoint, method and status the event stands for "
+            "(requests are merged per delivery window).",
+            37,
+            minimum=1,
+        ),
+    )
     status_code: int | None = attrs.field(
         default=None,
         metadata=_describe("The status the client received.", 200, minimum=100, maximum=599),
     )
-    duration_ms: int | None = attrs.field(
+    duration_median_ms: int | None = attrs.field(
         default=None,
         metadata=_describe(
-            "From the start of the request to the response leaving the app, in milliseconds.",
+            "The median of the requests' durations (the lower one of an even count), from "
+            "the request entering the app to the response leaving it, in milliseconds.",
             12,
+            minimum=0,
+            maximum=MAX_DURATION_MS,
+        ),
+    )
+    duration_max_ms: int | None = attrs.field(
+        default=None,
+        metadata=_describe(
+            "The longest of the requests' durations, in milliseconds.",
+            48,
             minimum=0,
             maximum=MAX_DURATION_MS,
         ),

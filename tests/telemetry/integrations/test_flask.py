@@ -189,7 +189,7 @@ class TestTiming:
         """The duration includes the view's work."""
         instrument(create_app()).test_client().get("/slow")
         (props,) = requests(telemetry_events)
-        assert props["duration_ms"] >= 30
+        assert props["duration_max_ms"] >= 30
 
     def test_stream_is_reported_when_closed(self, telemetry_events: CapturedEvents) -> None:
         """A streamed body is reported once the server closes it, its time included."""
@@ -200,7 +200,7 @@ class TestTiming:
         response.close()
         (props,) = requests(telemetry_events)
         assert (props["endpoint"], props["status_code"]) == ("/stream", 200)
-        assert props["duration_ms"] >= 30
+        assert props["duration_max_ms"] >= 30
 
     def test_stream_failing_before_first_chunk_is_500(
         self, telemetry_events: CapturedEvents

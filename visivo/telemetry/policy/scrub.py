@@ -202,11 +202,18 @@ def _endpoint(route: object, path: object) -> str:
 
 
 def scrub_request(payload: Mapping[str, Any]) -> Scrubbed:
-    """Build ``RequestFinished`` from a ``request_finished`` payload."""
+    """Build ``RequestFinished`` for one request (``count`` 1) from a ``request_finished`` payload.
+
+    Its median and longest duration are the request's own; the runtime merges these
+    single requests per delivery window (:mod:`visivo.telemetry.policy.aggregate`).
+    """
+    duration_ms = _duration_ms(payload.get("duration_ms"))
     properties = RequestFinished(
         endpoint=_endpoint(payload.get("route"), payload.get("path")),
         method=normalize_method(payload.get("method")),
         status_code=_status_code(payload.get("status_code")),
-        duration_ms=_duration_ms(payload.get("duration_ms")),
+        count=1,
+        duration_median_ms=duration_ms,
+        duration_max_ms=duration_ms,
     )
     return Scrubbed(properties, _stripped(payload, REQUEST_KEYWORDS))

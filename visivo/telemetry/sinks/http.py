@@ -291,9 +291,18 @@ def parse_retry_after(value: str, now_epoch_s: float) -> float | None:
     return max(0.0, when.timestamp() - now_epoch_s)
 
 
+def _signals(envelopes: Sequence[Envelope]) -> int:
+    """How many signals ``envelopes`` carry: a merged request event its ``count``."""
+    return sum(getattr(envelope.properties, "count", 1) for envelope in envelopes)
+
+
 @attrs.frozen
 class HttpCounters:
-    """A snapshot of what one :class:`HttpSink` did; reasons are the ``*_REASONS`` names."""
+    """A snapshot of what one :class:`HttpSink` did; reasons are the ``*_REASONS`` names.
+
+    ``events_*`` count the signals the events carry: a merged ``request_finished`` event
+    counts as its ``count`` requests, so they add up with the batcher's counts.
+    """
 
     requests: int = 0
     retries: int = 0
@@ -473,13 +482,13 @@ class HttpSink:
         start = self._clock()
         deadline = min(start + self._timeout, self._finish_by)
         if self._inert_reason is not None:
-            self._count(_Outcome("dropped", self._inert_reason), len(batch))
+            self._count(_Outcome("dropped", self._inert_reason), _signals(batch))
             return
         if self._closed:
-            self._count(_Outcome("dropped", CLOSED), len(batch))
+            self._count(_Outcome("dropped", CLOSED), _signals(batch))
             return
         if start < self._paused_until:
-            self._count(_Outcome("dropped", PAUSED), len(batch))
+            self._count(_Outcome("dropped", PAUSED), _signals(batch))
             return
         bodies = self._bodies(batch)
         pool = self._pool if self._pool is not None else self._build_pool()
@@ -497,23 +506,25 @@ class HttpSink:
         """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts."""
         sent_at = time.time()
         empty = len(join_body([], sent_at))
-        groups: list[list[bytes]] = []
+        groups: list[tuple[list[bytes], int]] = []
         group: list[bytes] = []
+        signals = 0
         size = empty
         for envelope in batch:
             encoded = encode_event(envelope)
             item = len(encoded) + 1  # +1 for the comma
             if empty + item - 1 > MAX_BODY_BYTES:
-                self._count(_Outcome("dropped", TOO_LARGE), 1)
+                self._count(_Outcome("dropped", TOO_LARGE), _signals((envelope,)))
                 continue
             if group and size + item - 1 > MAX_BODY_BYTES:
-                groups.append(group)
-                group, size = [], empty
+                groups.append((group, signals))
+                group, size, signals = [], empty, 0
             group.append(encoded)
+            signals += _signals((envelope,))
             size += item
         if group:
-            groups.append(group)
-        return [(join_body(g, sent_at), len(g)) for g in groups]
+            groups.append((group, signals))
+        return [(join_body(g, sent_at), n) for g, n in groups]
 
     def warm(self) -> None:
         """Load the HTTP stack and, for https, the trust store, ahead of the first send.
