@@ -336,7 +336,7 @@ class TestWindows:
         assert holder.exported.wait(2)
         batcher.put(2)
         assert batcher.shutdown(2.0)
-        assert sum(holder.windows, []) == [1, 2]
+        assert [item for window in holder.windows for item in window] == [1, 2]
 
     def test_failing_window_hook_is_counted(self) -> None:
         """An on_window_end that raises is counted; later windows still end."""
