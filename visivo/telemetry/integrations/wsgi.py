@@ -128,6 +128,7 @@ class _Exchange:
 
     __slots__ = (
         "app",
+        "environ",
         "method",
         "path",
         "route",
@@ -145,6 +146,7 @@ class _Exchange:
         self.start = time.perf_counter()
         self.start_response = start_response
         self.app = app
+        self.environ = environ
         self.method: str = environ.get("REQUEST_METHOD", "")
         self.path: str = environ.get("PATH_INFO", "")
         self.status = ""

@@ -207,13 +207,31 @@ def scrub_request(payload: Mapping[str, Any]) -> Scrubbed:
     Its median and longest duration are the request's own; the runtime merges these
     single requests per delivery window (:mod:`visivo.telemetry.policy.aggregate`).
     """
-    duration_ms = _duration_ms(payload.get("duration_ms"))
+    return _scrubbed_request(
+        _endpoint(payload.get("route"), payload.get("path")),
+        normalize_method(payload.get("method")),
+        _status_code(payload.get("status_code")),
+        _duration_ms(payload.get("duration_ms")),
+        _stripped(payload, REQUEST_KEYWORDS),
+    )
+
+
+# A server repeats a few endpoints, statuses and whole-millisecond durations: building
+# the frozen objects once per combination keeps the telemetry thread's work per request low.
+@functools.lru_cache(maxsize=4096)
+def _scrubbed_request(
+    endpoint: str,
+    method: str,
+    status_code: int | None,
+    duration_ms: int | None,
+    stripped: tuple[str, ...],
+) -> Scrubbed:
     properties = RequestFinished(
-        endpoint=_endpoint(payload.get("route"), payload.get("path")),
-        method=normalize_method(payload.get("method")),
-        status_code=_status_code(payload.get("status_code")),
+        endpoint=endpoint,
+        method=method,
+        status_code=status_code,
         count=1,
         duration_median_ms=duration_ms,
         duration_max_ms=duration_ms,
     )
-    return Scrubbed(properties, _stripped(payload, REQUEST_KEYWORDS))
+    return Scrubbed(properties, stripped)
