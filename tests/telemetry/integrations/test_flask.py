@@ -498,3 +498,28 @@ class TestMerging:
         assert {event["event"] for event in wire} == {"request_finished"}
         assert sum(event["properties"]["count"] for event in wire) == 60
         assert len(wire) <= 2
+
+    def test_a_failing_sink_loses_requests_by_count(self) -> None:
+        """When the sink raises, counters say how many requests were lost, by error type."""
+
+        class BrokenSink:
+            """A sink whose every send raises."""
+
+            def send(self, batch: object) -> None:
+                raise OSError("disk full")
+
+            def close(self, timeout: float) -> None:
+                """Nothing to close."""
+
+        runtime.reset()
+        runtime.start_with_sink(BrokenSink())
+        try:
+            client = instrument(create_app()).test_client()
+            for index in range(25):
+                client.get("/" if index % 2 else "/teapot")
+            assert runtime.flush(5.0)
+            counters = runtime.counters()
+        finally:
+            runtime.reset()
+        assert (counters.enqueued, counters.sent, counters.queued) == (25, 0, 0)
+        assert counters.failed == {"OSError": 25}
