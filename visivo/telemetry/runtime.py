@@ -81,7 +81,7 @@ class _Pipeline:
     notice_pending: bool = False
     # Payloads whose scrub raised; written only by the batcher's thread.
     invalid: int = 0
-    # Requests merged until the batcher's window ends; used only by the batcher's thread.
+    # Requests merged until the batcher's window ends; changed only by the batcher's thread.
     window: RequestWindow = attrs.field(factory=RequestWindow)
     # Signals whose send raised, by exception type; written only by the batcher's thread.
     failed: Counter[str] = attrs.field(factory=Counter)
@@ -441,6 +441,7 @@ def _signal_counts(pipeline: _Pipeline, *, stopped: bool) -> BatcherCounters:
     failed = dict(pipeline.failed)
     if not held and not failed:
         return counts
+    exported = counts.exported - held - sum(failed.values())
     dropped = dict(counts.dropped)
     queued = counts.queued
     if stopped and held:
@@ -451,7 +452,7 @@ def _signal_counts(pipeline: _Pipeline, *, stopped: bool) -> BatcherCounters:
         failed[reason] = failed.get(reason, 0) + lost
     return attrs.evolve(
         counts,
-        exported=counts.exported - held - sum(pipeline.failed.values()),
+        exported=exported,
         queued=queued,
         dropped=MappingProxyType(dropped),
         failed=MappingProxyType(failed),
@@ -478,6 +479,9 @@ def _after_fork_in_child() -> None:
     pipeline = _pipeline
     if pipeline is not None:
         pipeline.metadata = Metadata.for_this_process()
+        # The parent still owns the requests it merged, as it owns what it queued.
+        pipeline.window = RequestWindow()
+        pipeline.failed = Counter()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

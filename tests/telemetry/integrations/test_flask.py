@@ -6,6 +6,7 @@ import json
 import logging
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.error
@@ -523,3 +524,46 @@ class TestMerging:
             runtime.reset()
         assert (counters.enqueued, counters.sent, counters.queued) == (25, 0, 0)
         assert counters.failed == {"OSError": 25}
+
+    def test_a_forked_child_never_sends_its_parents_requests(self, tmp_path: Path) -> None:
+        """Requests merged in the parent's open window are sent by the parent alone."""
+        code = textwrap.dedent(
+            """
+            import functools, json, os, time
+            from visivo.telemetry import runtime
+            from visivo.telemetry.batcher import Batcher
+            runtime.Batcher = functools.partial(Batcher, interval_s=60, max_batch_size=10)
+            import visivo.telemetry as telemetry
+            from visivo.events import request_finished
+            def request(route):
+                request_finished.send(
+                    None, method="GET", status_code=200, duration_ms=1.0, route=route
+                )
+            telemetry.start()
+            for _ in range(10):
+                request("/api/parent")
+            deadline = time.monotonic() + 5  # a full batch is merged, the window still open
+            while runtime._pipeline.window.requests < 10 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert runtime._pipeline.window.requests == 10
+            pid = os.fork()
+            if pid == 0:
+                request("/api/child")
+                ok = telemetry.flush(5.0)
+                counters = telemetry.counters()
+                os._exit(0 if ok and (counters.enqueued, counters.sent) == (1, 1) else 3)
+            _, status = os.waitpid(pid, 0)
+            assert telemetry.flush(5.0)
+            counters = telemetry.counters()
+            print(json.dumps([os.waitstatus_to_exitcode(status), counters.enqueued, counters.sent]))
+            """
+        )
+        with Collector() as collector:
+            env = clean_env(tmp_path, VISIVO_TELEMETRY_ENDPOINT=collector.url)
+            done = run_python(code, env=env, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            received = [event for r in collector.requests for event in r.json()["batch"]]
+        assert json.loads(done.stdout) == [0, 10, 10]
+        counts = {e["properties"]["endpoint"]: e["properties"]["count"] for e in received}
+        assert counts == {"/api/parent": 10, "/api/child": 1}
+        assert len(received) == 2
