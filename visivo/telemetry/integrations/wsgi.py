@@ -50,12 +50,18 @@ from visivo.telemetry.policy.routes import STATIC_EXTENSIONS
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["SKIPPED_METHODS", "RequestRules", "RouteFilter", "TelemetryMiddleware"]
+__all__ = [
+    "SKIPPED_METHODS",
+    "RequestRules",
+    "RouteFilter",
+    "TelemetryMiddleware",
+    "is_static_path",
+]
 
 _SERVER_ERROR: Final = 500
 # CORS preflights and health probes: traffic of browsers and load balancers, not usage.
 SKIPPED_METHODS: Final = frozenset({"OPTIONS", "HEAD"})
-# Routes whose decision is remembered; an app has far fewer, a raw-path app may have more.
+# Rules whose decision is remembered at most; an app has far fewer.
 _MAX_DECISIONS: Final = 4096
 
 RequestRules: TypeAlias = "Iterable[str] | Callable[[str], bool]"
