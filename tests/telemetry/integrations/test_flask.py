@@ -25,6 +25,7 @@ from tests.support import clean_env, run_python
 from visivo.events import request_finished
 from visivo.telemetry import runtime
 from visivo.telemetry.integrations.flask import instrument
+from visivo.telemetry.policy.aggregate import RequestWindow
 from visivo.telemetry.policy.routes import UNMATCHED
 from visivo.telemetry.sinks.http import HttpSink
 from visivo.telemetry.testing import CapturedEvents
@@ -567,3 +568,28 @@ class TestMerging:
         counts = {e["properties"]["endpoint"]: e["properties"]["count"] for e in received}
         assert counts == {"/api/parent": 10, "/api/child": 1}
         assert len(received) == 2
+
+    def test_a_full_window_closes_early_and_loses_nothing(
+        self, telemetry_events: CapturedEvents
+    ) -> None:
+        """Past its bound, the window is sent early and a new one opens: every request counts."""
+        pipeline = runtime._pipeline
+        assert pipeline is not None
+        pipeline.window = RequestWindow(max_entries=4)
+        for index in range(30):
+            request_finished.send(
+                None,
+                method="GET",
+                status_code=200,
+                duration_ms=float(index % 5),
+                route=f"/api/r{index % 3}",
+            )
+        events = requests(telemetry_events)
+        assert len(events) > 3  # more than one window was needed
+        assert counts_by_key(telemetry_events) == {
+            ("/api/r0", "GET", 200): 10,
+            ("/api/r1", "GET", 200): 10,
+            ("/api/r2", "GET", 200): 10,
+        }
+        counters = runtime.counters()
+        assert (counters.enqueued, counters.sent, counters.queued, counters.lost) == (30, 30, 0, 0)
