@@ -94,14 +94,13 @@ class RequestWindow:
         key = (request.endpoint, request.method, request.status_code)
         duration = request.duration_max_ms
         group = self._groups.get(key)
-        new_entries = (group is None) + (
-            duration is not None and (group is None or duration not in group.durations)
-        )
-        if new_entries and self._entries + new_entries > self._max_entries:
-            return False
-        if group is None:
-            group = self._groups[key] = _Group()
-        self._entries += new_entries
+        if group is None or (duration is not None and duration not in group.durations):
+            new_entries = (group is None) + (duration is not None)
+            if self._entries + new_entries > self._max_entries:
+                return False
+            if group is None:
+                group = self._groups[key] = _Group()
+            self._entries += new_entries
         group.count += 1
         if duration is not None:
             group.durations[duration] = group.durations.get(duration, 0) + 1

@@ -212,7 +212,7 @@ def scrub_request(payload: Mapping[str, Any]) -> Scrubbed:
         normalize_method(payload.get("method")),
         _status_code(payload.get("status_code")),
         _duration_ms(payload.get("duration_ms")),
-        _stripped(payload, REQUEST_KEYWORDS),
+        () if payload.keys() <= REQUEST_KEYWORDS else _stripped(payload, REQUEST_KEYWORDS),
     )
 
 
