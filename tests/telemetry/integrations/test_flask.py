@@ -365,6 +365,20 @@ def static_app(root: Path, **rules: Any) -> flask.Flask:
     return instrument(app, **rules)
 
 
+def counters_after(sink: Any, urls: list[str]) -> runtime.Counters:
+    """The counters once an instrumented app answered ``urls`` into a pipeline to ``sink``."""
+    runtime.reset()
+    runtime.start_with_sink(sink)
+    try:
+        client = instrument(create_app()).test_client()
+        for url in urls:
+            client.get(url)
+        assert runtime.flush(5.0)
+        return runtime.counters()
+    finally:
+        runtime.reset()
+
+
 class TestWhichRequests:
     def test_static_files_are_not_reported(
         self, telemetry_events: CapturedEvents, tmp_path: Path
@@ -459,16 +473,8 @@ class TestMerging:
     def test_counters_count_requests_through_the_http_sink(self) -> None:
         """Through the http sink, sent counts the requests the merged events carry."""
         with Collector() as collector:
-            runtime.reset()
-            runtime.start_with_sink(HttpSink(collector.url, env={}), names=("http",))
-            try:
-                client = instrument(create_app()).test_client()
-                for index in range(40):
-                    client.get("/api/project/1" if index % 4 else "/nope")
-                assert runtime.flush(5.0)
-                counters = runtime.counters()
-            finally:
-                runtime.reset()
+            urls = ["/api/project/1" if index % 4 else "/nope" for index in range(40)]
+            counters = counters_after(HttpSink(collector.url, env={}), urls)
             batch = [event for request in collector.requests for event in request.json()["batch"]]
         assert counters.enqueued == counters.sent == 40
         assert counters.queued == counters.lost == 0
@@ -513,16 +519,8 @@ class TestMerging:
             def close(self, timeout: float) -> None:
                 """Nothing to close."""
 
-        runtime.reset()
-        runtime.start_with_sink(BrokenSink())
-        try:
-            client = instrument(create_app()).test_client()
-            for index in range(25):
-                client.get("/" if index % 2 else "/teapot")
-            assert runtime.flush(5.0)
-            counters = runtime.counters()
-        finally:
-            runtime.reset()
+        urls = ["/" if index % 2 else "/teapot" for index in range(25)]
+        counters = counters_after(BrokenSink(), urls)
         assert (counters.enqueued, counters.sent, counters.queued) == (25, 0, 0)
         assert counters.failed == {"OSError": 25}
 
