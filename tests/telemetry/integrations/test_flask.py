@@ -286,6 +286,16 @@ class TestBehaviour:
         with pytest.raises(ValueError, match="flask"):
             instrument(object())  # type: ignore[type-var]
 
+    def test_instrumenting_after_the_first_request_is_refused(self) -> None:
+        """Once the app has answered, instrument() says so and changes nothing."""
+        app = create_app()
+        app.test_client().get("/")
+        wsgi_app = app.wsgi_app
+        with pytest.raises(ValueError, match="before the app handles its first request"):
+            instrument(app)
+        assert app.wsgi_app == wsgi_app
+        assert "visivo_telemetry" not in app.extensions
+
     def test_import_without_flask_says_what_to_install(self) -> None:
         """Without Flask installed, importing the module explains what to install."""
         code = (

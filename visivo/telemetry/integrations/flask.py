@@ -202,7 +202,8 @@ def instrument(
             reported.
 
     ``OPTIONS`` and ``HEAD`` requests and static files are never reported. Call it where
-    the app is built (an app factory works). Idempotent: a second call changes nothing,
+    the app is built (an app factory works), before it handles a request (else
+    ``ValueError``). Idempotent: a second call changes nothing,
     rules included. Middlewares that wrap ``app.wsgi_app`` afterwards run outside this
     one, so their time is not counted.
     """
@@ -211,7 +212,12 @@ def instrument(
     if _EXTENSION in app.extensions:
         return app
     middleware = _FlaskMiddleware(app, include=include, exclude=exclude)
-    app.after_request(_after_request)
+    try:
+        app.after_request(_after_request)
+    except AssertionError as error:  # Flask's refusal once the app has handled a request
+        raise ValueError(
+            "instrument(app) must be called before the app handles its first request"
+        ) from error
     flask.got_request_exception.connect(_on_got_request_exception, sender=app, weak=False)
     app.extensions[_EXTENSION] = middleware
     app.wsgi_app = middleware  # type: ignore[method-assign]
