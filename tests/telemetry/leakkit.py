@@ -224,6 +224,11 @@ class Pipeline:
         return wire, text_of(wire, envelopes, written, console)
 
 
+def carried(wire: list[dict[str, Any]]) -> int:
+    """How many signals wire envelopes carry: a merged request event counts its requests."""
+    return sum(envelope["properties"].get("count", 1) for envelope in wire)
+
+
 def send_each(signal_name: str, keyword: str, values: list[object]) -> int:
     """Send one event per value, that value under ``keyword``, the rest a normal payload."""
     signal, _, base = SIGNALS[signal_name]

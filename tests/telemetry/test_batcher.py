@@ -43,11 +43,12 @@ def batcher_threads() -> list[threading.Thread]:
 class TestLifecycle:
     def test_no_thread_until_first_put(self) -> None:
         """A batcher that never receives an item starts no thread."""
-        before = len(batcher_threads())
-        batcher: Batcher[int] = Batcher(Recorder())
-        assert len(batcher_threads()) == before
+        # Its own thread name: another test's batcher may still be exiting meanwhile.
+        name = "visivo-telemetry-lazy"
+        batcher: Batcher[int] = Batcher(Recorder(), name=name)
+        assert not [t for t in threading.enumerate() if t.name == name]
         batcher.put(1)
-        assert len(batcher_threads()) == before + 1
+        assert [t for t in threading.enumerate() if t.name == name]
         assert batcher.shutdown(1.0)
 
     def test_full_batch_is_exported_before_the_interval(self) -> None:
@@ -259,3 +260,97 @@ class TestEarlyStart:
         before = len(batcher_threads())
         batcher.start()
         assert len(batcher_threads()) == before
+
+
+class Holder:
+    """An export that holds items until the window ends, as the runtime merges requests."""
+
+    def __init__(self) -> None:
+        self.held: list[int] = []
+        self.windows: list[list[int]] = []
+        self.exported = threading.Event()
+
+    def export(self, batch: Sequence[int]) -> None:
+        self.held.extend(batch)
+        self.exported.set()
+
+    def end_window(self) -> None:
+        self.windows.append(self.held)
+        self.held = []
+
+
+class TestWindows:
+    def test_full_batches_do_not_end_the_window(self) -> None:
+        """Batches exported early for size stay in one window, which flush then ends."""
+        holder = Holder()
+        batcher: Batcher[int] = Batcher(
+            holder.export, max_batch_size=3, interval_s=60, on_window_end=holder.end_window
+        )
+        for item in range(9):
+            batcher.put(item)
+        assert holder.exported.wait(2)
+        assert holder.windows == []
+        assert batcher.flush(2.0)
+        assert holder.windows == [list(range(9))]
+        batcher.shutdown(1.0)
+
+    def test_flush_ends_a_window_even_with_nothing_queued(self) -> None:
+        """Items already exported but held in the window make flush wake the thread."""
+        holder = Holder()
+        batcher: Batcher[int] = Batcher(
+            holder.export, max_batch_size=1, interval_s=60, on_window_end=holder.end_window
+        )
+        batcher.put(1)
+        assert holder.exported.wait(2)
+        deadline = time.monotonic() + 2
+        while batcher.counters().queued and time.monotonic() < deadline:
+            holder.exported.wait(0.01)
+        assert batcher.counters().queued == 0
+        assert batcher.flush(2.0)
+        assert holder.windows == [[1]]
+        assert batcher.flush(2.0)
+        assert holder.windows == [[1]]  # an empty window is never ended
+
+    def test_windows_end_on_the_interval(self) -> None:
+        """Without flush, the window ends every interval_s."""
+        holder = Holder()
+        ended = threading.Event()
+
+        def end_window() -> None:
+            holder.end_window()
+            ended.set()
+
+        batcher: Batcher[int] = Batcher(holder.export, interval_s=0.05, on_window_end=end_window)
+        batcher.put(1)
+        assert ended.wait(2)
+        assert holder.windows == [[1]]
+        batcher.shutdown(1.0)
+
+    def test_shutdown_ends_the_last_window(self) -> None:
+        """Shutdown drains and ends the open window before the thread stops."""
+        holder = Holder()
+        batcher: Batcher[int] = Batcher(
+            holder.export, max_batch_size=1, interval_s=60, on_window_end=holder.end_window
+        )
+        batcher.put(1)
+        assert holder.exported.wait(2)
+        batcher.put(2)
+        assert batcher.shutdown(2.0)
+        assert [item for window in holder.windows for item in window] == [1, 2]
+
+    def test_failing_window_hook_is_counted(self) -> None:
+        """An on_window_end that raises is counted; later windows still end."""
+        calls: list[int] = []
+
+        def end_window() -> None:
+            calls.append(1)
+            raise RuntimeError("sink is down")
+
+        batcher: Batcher[int] = Batcher(Recorder(), interval_s=60, on_window_end=end_window)
+        batcher.put(1)
+        assert batcher.flush(2.0)
+        batcher.put(2)
+        assert batcher.flush(2.0)
+        assert calls == [1, 1]
+        assert batcher.counters().hook_errors == 2
+        batcher.shutdown(1.0)

@@ -55,8 +55,8 @@ def test_envelope_matches_design() -> None:
 
 def test_none_fields_are_omitted() -> None:
     """Optional properties that are None do not appear on the wire."""
-    wire = to_wire(Envelope(RequestFinished("/", "GET"), 0.0, METADATA))
-    assert wire["properties"] == {"endpoint": "/", "method": "GET"}
+    wire = to_wire(Envelope(RequestFinished("/", "GET", count=1), 0.0, METADATA))
+    assert wire["properties"] == {"endpoint": "/", "method": "GET", "count": 1}
 
 
 def test_events_are_frozen_and_slotted() -> None:
@@ -108,7 +108,9 @@ _properties = st.builds(
     endpoint=st.text(max_size=20),
     method=st.sampled_from(["GET", "POST", "OTHER"]),
     status_code=st.none() | st.integers(100, 599),
-    duration_ms=_optional_int,
+    count=st.integers(1, 10**6),
+    duration_median_ms=_optional_int,
+    duration_max_ms=_optional_int,
 )
 
 

@@ -100,7 +100,10 @@ class TestJsonSchema:
     def test_minimal_envelopes_validate(self) -> None:
         """An envelope holding only required properties validates: optional ones are omitted."""
         validator = _validator()
-        for properties in (CommandFinished("run"), RequestFinished("{unmatched}", "OTHER")):
+        for properties in (
+            CommandFinished("run"),
+            RequestFinished("{unmatched}", "OTHER", count=1),
+        ):
             validator.validate(to_wire(_full_envelope(properties)))
 
     @pytest.mark.parametrize(

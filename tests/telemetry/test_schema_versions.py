@@ -25,6 +25,7 @@ FOLDER = ROOT / "visivo" / "telemetry" / "schemas"
 # validate events of that version against it.
 PUBLISHED = {
     1: "adcee762b94a80758087f1e6d52160ea467f4b0ec3dc03dec0e756e89e96f311",
+    2: "d7d14382b10a76d7670104eb836dd08b8bedcb45c76935d0e6cbfbc15027d86d",
 }
 
 

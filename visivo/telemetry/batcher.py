@@ -71,6 +71,15 @@ class Batcher(Generic[T]):
         max_batch_size: items per ``export`` call at most; a full batch wakes the thread.
         interval_s: the longest an item waits before its batch is exported.
         name: the thread's name.
+        on_start: called on the background thread when it starts (say, to warm a sink).
+        on_window_end: called on the background thread once a window ends, after its
+            items were exported: every ``interval_s`` while items flow, and at each
+            ``flush`` and ``shutdown``. It lets ``export`` hold what it was given across
+            batches (say, to merge items) and deliver it once per window; ``flush`` and
+            ``shutdown`` wait for it. Not called for a window in which nothing was
+            exported.
+
+    Both hooks may raise; that is counted (``hook_errors``) and the thread carries on.
     """
 
     def __init__(
@@ -82,6 +91,7 @@ class Batcher(Generic[T]):
         interval_s: float = DEFAULT_INTERVAL_S,
         name: str = "visivo-telemetry",
         on_start: Callable[[], object] | None = None,
+        on_window_end: Callable[[], object] | None = None,
     ) -> None:
         if max_queue_size < 1 or max_batch_size < 1:
             raise ValueError("max_queue_size and max_batch_size must be at least 1")
@@ -93,6 +103,7 @@ class Batcher(Generic[T]):
         self._interval_s = interval_s
         self._name = name
         self._on_start = on_start
+        self._on_window_end = on_window_end
         self._init_state()
         hook = weakref.WeakMethod(self._after_fork_in_child)
         os.register_at_fork(after_in_child=lambda: _call_if_alive(hook))
@@ -112,6 +123,7 @@ class Batcher(Generic[T]):
         self._enqueued = 0
         self._hook_errors = 0
         self._exported = 0
+        self._in_window = 0  # items exported since on_window_end last ran
         self._dropped: Counter[str] = Counter()
         self._failed: Counter[str] = Counter()
 
@@ -161,24 +173,42 @@ class Batcher(Generic[T]):
                 self._start_locked()
 
     def _run(self) -> None:
-        if self._on_start is not None:
-            try:
-                self._on_start()
-            except Exception:  # noqa: BLE001 - counted; the thread must keep exporting
-                with self._lock:
-                    self._hook_errors += 1
+        self._call_hook(self._on_start)
+        window_start = time.monotonic()
         while True:
-            self._wake.wait(self._interval_s)
+            # A full batch wakes the thread early; the window still ends on time.
+            self._wake.wait(max(window_start + self._interval_s - time.monotonic(), 0.0))
             self._wake.clear()
             with self._lock:
                 flush_target = self._flush_requested
                 stopping = self._stopping
+                flushing = flush_target > self._flush_done
             self._drain()
+            now = time.monotonic()
+            if stopping or flushing or now - window_start >= self._interval_s:
+                window_start = now
+                self._end_window()
             with self._lock:
                 self._flush_done = max(self._flush_done, flush_target)
                 self._done.notify_all()
             if stopping:
                 return
+
+    def _call_hook(self, hook: Callable[[], object] | None) -> None:
+        if hook is None:
+            return
+        try:
+            hook()
+        except Exception:  # noqa: BLE001 - counted; the thread must keep exporting
+            with self._lock:
+                self._hook_errors += 1
+
+    def _end_window(self) -> None:
+        with self._lock:
+            ended = self._in_window
+            self._in_window = 0
+        if ended:
+            self._call_hook(self._on_window_end)
 
     def _drain(self) -> None:
         while True:
@@ -207,6 +237,8 @@ class Batcher(Generic[T]):
             if not self._dropped[EXIT_DEADLINE]:
                 del self._dropped[EXIT_DEADLINE]
         self._in_flight = 0
+        if self._on_window_end is not None:
+            self._in_window += size
         if failure is None:
             self._exported += size
         else:
@@ -214,6 +246,10 @@ class Batcher(Generic[T]):
 
     def _pending_locked(self) -> int:
         return len(self._queue) + self._in_flight
+
+    def _unfinished_locked(self) -> int:
+        """Items queued, being exported, or exported in a window that has not ended."""
+        return self._pending_locked() + self._in_window
 
     def flush(self, timeout: float = 1.0) -> bool:
         """Export everything queued so far; wait at most ``timeout`` seconds.
@@ -223,7 +259,7 @@ class Batcher(Generic[T]):
         deadline = time.monotonic() + max(timeout, 0.0)
         with self._lock:
             thread = self._thread
-            if thread is None or self._pending_locked() == 0:
+            if thread is None or self._unfinished_locked() == 0:
                 return self._pending_locked() == 0
             if thread is threading.current_thread():
                 return False
@@ -254,7 +290,7 @@ class Batcher(Generic[T]):
                 self._abandon_locked()
                 return True
             self._stopping = True
-            idle = self._pending_locked() == 0
+            idle = self._unfinished_locked() == 0
         self._wake.set()
         if idle:
             # Nothing to deliver: never wait, even for a thread busy in ``on_start``.

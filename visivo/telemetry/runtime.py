@@ -25,11 +25,18 @@ import attrs
 from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import notice
 from visivo.telemetry._version import __version__
-from visivo.telemetry.batcher import Batcher
+from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
 from visivo.telemetry.counters import Counters, combine, delivery_counts, members
+from visivo.telemetry.policy.aggregate import RequestWindow
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
-from visivo.telemetry.schema import Envelope, Metadata, mapping_keywords, prepare_wire
+from visivo.telemetry.schema import (
+    Envelope,
+    Metadata,
+    RequestFinished,
+    mapping_keywords,
+    prepare_wire,
+)
 from visivo.telemetry.settings import (
     DEFAULT_ENDPOINT,
     ENDPOINT_ENV,
@@ -99,6 +106,10 @@ class _Pipeline:
     notice_pending: bool = False
     # Payloads whose scrub raised; written only by the batcher's thread.
     invalid: int = 0
+    # Requests merged until the batcher's window ends; changed only by the batcher's thread.
+    window: RequestWindow = attrs.field(factory=RequestWindow)
+    # Signals whose send raised, by exception type; written only by the batcher's thread.
+    failed: Counter[str] = attrs.field(factory=Counter)
     # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
     warm: Callable[[], None] | None = None
 
@@ -281,10 +292,19 @@ def _on_request_finished(sender: object, **payload: Any) -> None:
         count_error("request_finished")
 
 
-def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
-    """Run the policy over captured payloads: only scrubbed envelopes come out."""
-    envelopes = []
+def _export(batch: Sequence[_Raw], pipeline: _Pipeline) -> None:
+    """Run the policy over captured payloads: only scrubbed envelopes come out.
+
+    Commands are sent at once; requests are merged into the pipeline's window, which
+    :func:`_end_window` sends when the batcher's window ends. Never raises: a payload whose
+    scrub raises is counted as invalid, a failed send by the signals it carried.
+    """
+    if pipeline.withdrawn:  # a late opt-out: what is still queued is never sent
+        pipeline.withdrawn_count += len(batch)
+        return
+    commands = []
     metadata = pipeline.metadata
+    window = pipeline.window
     for scrub, payload, timestamp in batch:
         try:
             scrubbed = scrub(payload)
@@ -294,8 +314,39 @@ def _envelopes(batch: Sequence[_Raw], pipeline: _Pipeline) -> list[Envelope]:
             continue
         for name in scrubbed.failed:  # a field that failed alone was left out: count it
             count_error(f"scrub:{name}")
-        envelopes.append(Envelope(scrubbed.properties, timestamp, metadata, scrubbed.stripped))
-    return envelopes
+        properties = scrubbed.properties
+        if isinstance(properties, RequestFinished):
+            if not window.add(properties, timestamp, scrubbed.stripped):
+                _end_window(pipeline)  # full: send what it holds, start a new one
+                window.add(properties, timestamp, scrubbed.stripped)
+        else:
+            commands.append(Envelope(properties, timestamp, metadata, scrubbed.stripped))
+    _send(pipeline, commands, len(commands))
+
+
+def _end_window(pipeline: _Pipeline) -> None:
+    """Send one event per endpoint, method and status for the requests of the window."""
+    window = pipeline.window
+    requests = window.requests
+    if pipeline.withdrawn:  # a late opt-out: what the window holds is never sent
+        window.close()
+        pipeline.withdrawn_count += requests
+        return
+    metadata = pipeline.metadata
+    envelopes = [
+        Envelope(merged.properties, merged.timestamp, metadata, merged.stripped)
+        for merged in window.close()
+    ]
+    _send(pipeline, envelopes, requests)
+
+
+def _send(pipeline: _Pipeline, envelopes: list[Envelope], signals: int) -> None:
+    if not envelopes:
+        return
+    try:
+        pipeline.resolved.sink.send(envelopes)
+    except Exception as error:  # noqa: BLE001 - counted; telemetry never raises
+        pipeline.failed[type(error).__name__] += signals
 
 
 _RECEIVERS: Final = (
@@ -310,17 +361,12 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink, *, decided: bo
     if _capture_only is not None:
         resolved = _capture_only
     sink = resolved.sink
-
-    def export(batch: Sequence[_Raw]) -> None:
-        if pipeline.withdrawn:
-            pipeline.withdrawn_count += len(batch)
-            return
-        envelopes = _envelopes(batch, pipeline)
-        if envelopes:
-            sink.send(envelopes)
-
     warm = _warmer(sink)
-    batcher: Batcher[_Raw] = Batcher(export, on_start=warm)
+    batcher: Batcher[_Raw] = Batcher(
+        lambda batch: _export(batch, pipeline),
+        on_start=warm,
+        on_window_end=lambda: _end_window(pipeline),
+    )
     pipeline = _Pipeline(pipeline_settings, resolved, batcher, decided=decided)
     pipeline.warm = warm
     global_settings = pipeline_settings.global_settings
@@ -689,11 +735,41 @@ def counters() -> Counters:
     if pipeline is None:
         return Counters(errors=errors)
     return combine(
-        pipeline.batcher.counters(),
+        _signal_counts(pipeline, stopped=pipeline is not _pipeline),
         delivery_counts(pipeline.resolved.sink),
         errors,
         pipeline.invalid,
         withdrawn=pipeline.withdrawn_count,
+    )
+
+
+def _signal_counts(pipeline: _Pipeline, *, stopped: bool) -> BatcherCounters:
+    """The batcher's counts, with what the export path holds or lost moved to its place.
+
+    The batcher counts an item exported once ``_export`` returns; a request then waits in
+    the window (still queued, or dropped as ``exit_deadline`` if shutdown gave up first),
+    and a send that raised lost its signals (failed, by exception type).
+    """
+    counts = pipeline.batcher.counters()
+    held = pipeline.window.requests
+    failed = dict(pipeline.failed)
+    if not held and not failed:
+        return counts
+    exported = counts.exported - held - sum(failed.values())
+    dropped = dict(counts.dropped)
+    queued = counts.queued
+    if stopped and held:
+        dropped[EXIT_DEADLINE] = dropped.get(EXIT_DEADLINE, 0) + held
+    else:
+        queued += held
+    for reason, lost in counts.failed.items():
+        failed[reason] = failed.get(reason, 0) + lost
+    return attrs.evolve(
+        counts,
+        exported=exported,
+        queued=queued,
+        dropped=MappingProxyType(dropped),
+        failed=MappingProxyType(failed),
     )
 
 
@@ -722,6 +798,9 @@ def _after_fork_in_child() -> None:
     pipeline = _pipeline
     if pipeline is not None:
         pipeline.made_metadata = None
+        # The parent still owns the requests it merged, as it owns what it queued.
+        pipeline.window = RequestWindow()
+        pipeline.failed = Counter()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

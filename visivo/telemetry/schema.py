@@ -86,7 +86,7 @@ __all__ = [
 
 # Bump with every change to an event's fields (added, removed, renamed, retyped or
 # constrained differently), then publish the new version's JSON Schema.
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 # The backends whose wire names every field has: OTLP log attributes and PostHog properties.
 BACKENDS: Final = ("otlp", "posthog")
@@ -234,7 +234,10 @@ class CommandFinished:
 
 @attrs.frozen
 class RequestFinished:
-    """The Visivo server answered an HTTP request."""
+    """The Visivo server answered HTTP requests: one event per endpoint, method and status.
+
+    Requests are merged per delivery window; ``count`` says how many this event stands for.
+    """
 
     EVENT: ClassVar[str] = "request_finished"
 
@@ -258,6 +261,13 @@ class RequestFinished:
         otlp=WireName("http.request.method", "stringValue", values={OTHER_METHOD: "_OTHER"}),
         enum=sorted(HTTP_METHODS | {OTHER_METHOD}),
     )
+    count: int = property_field(
+        "How many requests with this endpoint, method and status the event stands for "
+        "(requests are merged per delivery window).",
+        37,
+        fallback=1,
+        minimum=1,
+    )
     status_code: int | None = property_field(
         "The status the client received.",
         200,
@@ -267,9 +277,18 @@ class RequestFinished:
         minimum=100,
         maximum=599,
     )
-    duration_ms: int | None = property_field(
-        "From the start of the request to the response leaving the app, in milliseconds.",
+    duration_median_ms: int | None = property_field(
+        "The median of the requests' durations (the lower one of an even count), from "
+        "the request entering the app to the response leaving it, in milliseconds.",
         12,
+        keyword="duration_ms",
+        normalise=values.duration_ms,
+        minimum=0,
+        maximum=MAX_DURATION_MS,
+    )
+    duration_max_ms: int | None = property_field(
+        "The longest of the requests' durations, in milliseconds.",
+        48,
         keyword="duration_ms",
         normalise=values.duration_ms,
         minimum=0,
@@ -448,6 +467,16 @@ class Envelope:
     def event(self) -> str:
         """The event's name (``command_finished``, ``request_finished``)."""
         return self.properties.EVENT
+
+    @property
+    def signals(self) -> int:
+        """How many signals this event stands for: a merged request event its ``count``.
+
+        Sinks that count what they delivered count signals, so that their counts add up
+        with the batcher's (which counts every signal it was handed).
+        """
+        count = getattr(self.properties, "count", 1)
+        return count if type(count) is int and count > 0 else 1
 
 
 @functools.lru_cache(maxsize=64)

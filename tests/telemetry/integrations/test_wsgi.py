@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
+from werkzeug.serving import make_server
 from werkzeug.test import EnvironBuilder
 
+from visivo.telemetry import runtime
 from visivo.telemetry.integrations.wsgi import TelemetryMiddleware
 from visivo.telemetry.testing import CapturedEvents
 
@@ -165,3 +169,98 @@ class TestTelemetryMiddleware:
             return stream
 
         assert TelemetryMiddleware(app)(environ(), no_start) is stream
+
+
+def counts_by_endpoint(events: CapturedEvents) -> dict[str, int]:
+    """Requests per endpoint, summed over the merged events."""
+    totals: dict[str, int] = {}
+    for props in requests(events):
+        totals[props["endpoint"]] = totals.get(props["endpoint"], 0) + props["count"]
+    return totals
+
+
+class TestWhichRequests:
+    def test_static_files_options_and_head_are_not_reported(
+        self, telemetry_events: CapturedEvents
+    ) -> None:
+        """Static-file paths, OPTIONS and HEAD reach the app but are never reported."""
+        calls: list[str] = []
+
+        def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+            calls.append(environ["PATH_INFO"])
+            return list_app(environ, start_response)
+
+        middleware = TelemetryMiddleware(app)
+        for path, method in [
+            ("/assets/main.js", "GET"),
+            ("/favicon.ICO", "GET"),
+            ("/data/project.json", "GET"),
+            ("/api/project", "OPTIONS"),
+            ("/api/project", "HEAD"),
+            ("/api/project", "GET"),
+            ("/api/v1.2/project", "GET"),
+        ]:
+            middleware(environ(path, method), no_start)
+        assert len(calls) == 7
+        assert counts_by_endpoint(telemetry_events) == {"/api/project": 1, "/api/{id}/project": 1}
+
+    def test_include_and_exclude_prefixes(self, telemetry_events: CapturedEvents) -> None:
+        """Only paths under an included prefix and under no excluded one are reported."""
+        middleware = TelemetryMiddleware(list_app, include=["/api/"], exclude=["/api/poll"])
+        for path in ("/", "/dashboard/sales", "/api/project/1", "/api/poll/1", "/api/project/2"):
+            middleware(environ(path), no_start)
+        assert counts_by_endpoint(telemetry_events) == {"/api/project/{id}": 2}
+
+    def test_predicate_sees_the_raw_path(self, telemetry_events: CapturedEvents) -> None:
+        """A predicate gets the raw path (never the query string) and decides."""
+        seen: list[str] = []
+
+        def include(path: str) -> bool:
+            seen.append(path)
+            return path.endswith("/run")
+
+        middleware = TelemetryMiddleware(list_app, include=include)
+        middleware(environ("/api/run", QUERY_STRING="token=x"), no_start)
+        middleware(environ("/api/other"), no_start)
+        assert seen == ["/api/run", "/api/other"]
+        assert counts_by_endpoint(telemetry_events) == {"/api/run": 1}
+
+    def test_failing_predicate_is_counted(self, telemetry_events: CapturedEvents) -> None:
+        """A predicate that raises is counted; the app still answers, unreported."""
+
+        def broken(path: str) -> bool:
+            raise RuntimeError("rule bug")
+
+        body = TelemetryMiddleware(list_app, exclude=broken)(environ("/api/x"), no_start)
+        assert body == [b"made"]
+        assert requests(telemetry_events) == []
+        assert runtime.counters().errors == {"wsgi_rules": 1}
+
+
+class TestRealServer:
+    def test_requests_through_a_real_server_are_merged(
+        self, telemetry_events: CapturedEvents
+    ) -> None:
+        """Requests to a real WSGI server on 127.0.0.1 arrive merged, with exact counts."""
+        server = make_server("127.0.0.1", 0, TelemetryMiddleware(list_app), threaded=True)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+        thread.start()
+        base = f"http://127.0.0.1:{server.server_port}"
+        try:
+            for index in range(30):
+                path = f"/api/project/{index}" if index % 3 else "/static/main.css"
+                with urllib.request.urlopen(base + path, timeout=5) as answer:
+                    assert answer.status == 201
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            server.server_close()
+        (props,) = requests(telemetry_events)
+        assert props == {
+            **props,
+            "endpoint": "/api/project/{id}",
+            "method": "GET",
+            "status_code": 201,
+            "count": 20,
+        }
+        assert props["duration_max_ms"] >= props["duration_median_ms"] >= 0

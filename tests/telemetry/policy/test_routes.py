@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +18,19 @@ from visivo.telemetry.policy.routes import (
     template_path,
     template_rule,
 )
-from visivo.telemetry.schema import ENDPOINT_MAX_LENGTH, HTTP_METHODS, OTHER_METHOD
+from visivo.telemetry.schema import (
+    ENDPOINT_MAX_LENGTH,
+    ENDPOINT_PATTERN,
+    HTTP_METHODS,
+    OTHER_METHOD,
+)
+
+# The URL rules of Visivo 2.2.1's Flask app: rule, endpoint and methods, read from it.
+VISIVO_RULES: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parents[2] / "data" / "visivo-2.2.1-url-rules.json").read_text("utf-8")
+)
+# A werkzeug rule variable, as Visivo writes them.
+_VARIABLE = re.compile(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_][a-z0-9_]*)>")
 
 
 class TestTemplatePath:
@@ -68,13 +85,34 @@ class TestTemplateRule:
             ("/files/<path:filename>", "/files/{filename}"),
             ('/r/<re("[a-z]+"):slug>', "/r/{slug}"),
             ("/x/<Bad-Name>", "/x/" + ID_PLACEHOLDER),
-            ("/x/prefix<int:id>", "/x/" + ID_PLACEHOLDER),
+            ("/x/prefix<int:id>", "/x/prefix{id}"),
+            ("/api/dashboards/<dashboard_name>.png/", "/api/dashboards/{dashboard_name}.png"),
+            ("/api/<a>-<int:b>.tar.gz", "/api/{a}-{b}.tar.gz"),
+            ("/x/<name>.PNG", "/x/" + ID_PLACEHOLDER),
+            ("/x/<name>.9f86d081884c7d65", "/x/" + ID_PLACEHOLDER),
+            ("/x/<name>zqabcdefghijklmnopqrstuvwxyz", "/x/" + ID_PLACEHOLDER),
+            ("/x/<Bad-Name>.png", "/x/{id}.png"),
             ("/", "/"),
         ],
     )
     def test_table(self, rule: str, expected: str) -> None:
-        """Rule variables become {name}; odd variables and mixed segments become {id}."""
+        """Variables become {name} and route-word text beside them stays; the rest is {id}."""
         assert template_rule(rule) == expected
+
+    def test_visivo_rules_table_is_complete(self) -> None:
+        """The copied table holds Visivo 2.2.1's 150 URL rules."""
+        assert len(VISIVO_RULES) == 150
+        assert {"/api/dashboards/<dashboard_name>.png/", "/data/<path:filename>"} <= {
+            row["rule"] for row in VISIVO_RULES
+        }
+
+    @pytest.mark.parametrize("rule", sorted({row["rule"] for row in VISIVO_RULES}))
+    def test_visivo_rules_keep_their_text(self, rule: str) -> None:
+        """Each Visivo rule keeps every literal text; each variable becomes its {name}."""
+        expected = _VARIABLE.sub(lambda m: "{" + m.group(1) + "}", rule).rstrip("/") or "/"
+        template = template_rule(rule)
+        assert template == expected
+        assert re.fullmatch(ENDPOINT_PATTERN, template)
 
 
 class TestNormalizeMethod:

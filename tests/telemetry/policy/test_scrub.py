@@ -165,12 +165,19 @@ class TestScrubRequest:
                 "path": "/api/project/42?q=secret",
             }
         ).properties
-        assert result == RequestFinished("/api/project/{project_id}", "GET", 200, 3)
+        assert result == RequestFinished(
+            "/api/project/{project_id}",
+            "GET",
+            status_code=200,
+            count=1,
+            duration_median_ms=3,
+            duration_max_ms=3,
+        )
 
     def test_path_is_templated_without_query(self) -> None:
         """Without a route the raw path is templated and the query string dropped."""
         result = scrub_request({"method": "POST", "path": "/api/project/jane@x.io?token=s3"})
-        assert result.properties == RequestFinished("/api/project/{id}", "POST")
+        assert result.properties == RequestFinished("/api/project/{id}", "POST", count=1)
 
     def test_unmatched(self) -> None:
         """The {unmatched} marker passes through; no route and no path is unmatched too."""
@@ -215,6 +222,8 @@ def test_request_output_is_always_valid(payload: dict[str, Any]) -> None:
     props = to_wire_properties(scrub_request(payload).properties)
     assert props["endpoint"].startswith(("/", "{"))
     assert set(props) <= set(attrs.fields_dict(RequestFinished))
+    assert props["count"] == 1
+    assert props.get("duration_median_ms") == props.get("duration_max_ms")
 
 
 def to_wire_properties(properties: CommandFinished | RequestFinished) -> dict[str, Any]:

@@ -72,7 +72,48 @@ _VERSION: Final = re.compile(r"v[0-9]{1,2}")
 # Characters and sequences a werkzeug rule never holds outside a variable's converter.
 _NOT_A_RULE: Final = re.compile(r"[?#@\\\s]|:/")
 _PLACEHOLDER_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,31}")
+# Literal text beside a variable in one segment (".png" in "<name>.png"): lowercase words
+# joined by ".", "-" or "_".
+_LITERAL: Final = re.compile(r"[a-z0-9._-]+")
+_LITERAL_SEPARATORS: Final = re.compile(r"[._-]")
 _TRUNCATED: Final = "{...}"
+
+
+def _placeholder(name: str) -> str:
+    return "{" + name + "}" if _PLACEHOLDER_NAME.fullmatch(name) else ID_PLACEHOLDER
+
+
+def _keeps_literal(text: str) -> bool:
+    """Whether literal text beside a variable is made of route words only."""
+    return (
+        len(text) <= _MAX_WORD
+        and _LITERAL.fullmatch(text) is not None
+        and all(_template_segment(word) == word for word in _LITERAL_SEPARATORS.split(text) if word)
+    )
+
+
+def _template_rule_segment(part: str) -> str:
+    """One segment of a rule holding variables: each becomes ``{name}``, literal text stays.
+
+    ``<dashboard_name>.png`` → ``{dashboard_name}.png``; the whole segment is ``{id}``
+    when its literal text is not made of route words.
+    """
+    pieces: list[str] = []
+    position = 0
+    for variable in _RULE_VARIABLE.finditer(part):
+        literal = part[position : variable.start()]
+        if literal:
+            if not _keeps_literal(literal):
+                return ID_PLACEHOLDER
+            pieces.append(literal)
+        pieces.append(_placeholder(variable.group(1)))
+        position = variable.end()
+    tail = part[position:]
+    if tail:
+        if not _keeps_literal(tail):
+            return ID_PLACEHOLDER
+        pieces.append(tail)
+    return "".join(pieces)
 
 
 def _template_segment(segment: str) -> str:
@@ -124,8 +165,10 @@ def template_path(path: str) -> str:
 def template_rule(rule: str) -> str:
     """Template a router rule: ``/api/project/<int:project_id>`` → ``/api/project/{project_id}``.
 
-    Fixed words are kept when they look like route words (the developer wrote them); a
-    variable name that is not a plain identifier becomes ``{id}``. Text that cannot be a
+    Fixed words are kept when they look like route words (the developer wrote them), as
+    is such text beside a variable (``/api/dashboards/<name>.png`` →
+    ``/api/dashboards/{name}.png``); a variable name that is not a plain identifier
+    becomes ``{id}``. Text that cannot be a
     router rule (no leading ``/``, a scheme, query, fragment, ``@``, ``\\`` or whitespace)
     is not trusted as one and is templated as a raw path.
     """
@@ -134,12 +177,7 @@ def template_rule(rule: str) -> str:
     segments: list[str] = []
     for part in (p for p in rule.split("/") if p):
         if "<" in part:
-            whole = _RULE_VARIABLE.fullmatch(part)
-            name = whole.group(1) if whole else None
-            if name is not None and _PLACEHOLDER_NAME.fullmatch(name):
-                segments.append("{" + name + "}")
-            else:
-                segments.append(ID_PLACEHOLDER)
+            segments.append(_template_rule_segment(part))
         else:
             segments.append(_template_segment(part))
     return _join(segments)

@@ -172,7 +172,12 @@ def random_uuids(count: int) -> list[str]:
 @attrs.frozen
 class _Body:
     data: bytes
+    # The signals its events stand for (a merged request event counts as its ``count``).
     events: int
+
+
+def _signals(batch: Sequence[Envelope]) -> int:
+    return sum(envelope.signals for envelope in batch)
 
 
 class NetworkSink:
@@ -308,6 +313,8 @@ class NetworkSink:
     def _count(self, verdict: Verdict, events: int) -> None:
         with self._lock:
             if verdict.kind == "sent":
+                # OTLP names how many log records it rejected, not which: a rejected merged
+                # request event is counted as one signal, so ``rejected`` may undercount.
                 rejected = min(verdict.rejected, events)
                 self._sent += events - rejected
                 if rejected:
@@ -328,7 +335,7 @@ class NetworkSink:
         try:
             self._send(batch)
         except Exception:  # noqa: BLE001 - counted below and in internal_errors
-            missing = len(batch) - (self.counters().accounted - before)
+            missing = _signals(batch) - (self.counters().accounted - before)
             with self._lock:
                 self._internal_errors += 1
             if missing > 0:
@@ -337,13 +344,13 @@ class NetworkSink:
     def _send(self, batch: Sequence[Envelope]) -> None:
         start = self._clock()
         if self._inert_reason is not None:
-            self._count(Verdict("dropped", self._inert_reason), len(batch))
+            self._count(Verdict("dropped", self._inert_reason), _signals(batch))
             return
         if self._closed:
-            self._count(Verdict("dropped", CLOSED), len(batch))
+            self._count(Verdict("dropped", CLOSED), _signals(batch))
             return
         if start < self._paused_until:
-            self._count(Verdict("dropped", PAUSED), len(batch))
+            self._count(Verdict("dropped", PAUSED), _signals(batch))
             return
         bodies = self._bodies(batch)
         loading = 0.0
@@ -379,26 +386,28 @@ class NetworkSink:
         wires: list[Wire] = [to_wire(envelope) for envelope in batch]
         ids = iter(random_uuids(len(wires)) if wire_format.uses_uuid else [""] * len(wires))
         empty = len(wire_format.join([], wires[0], sent_at))
-        groups: list[tuple[list[bytes], Wire]] = []
+        groups: list[tuple[list[bytes], Wire, int]] = []
         group: list[bytes] = []
         first = wires[0]
+        signals = 0
         size = empty
-        for wire in wires:
+        for envelope, wire in zip(batch, wires, strict=True):
             encoded = wire_format.encode_event(wire, next(ids))
             item = len(encoded) + 1  # +1 for the comma
             if empty + item - 1 > MAX_BODY_BYTES:
-                self._count(Verdict("dropped", TOO_LARGE), 1)
+                self._count(Verdict("dropped", TOO_LARGE), envelope.signals)
                 continue
             if group and size + item - 1 > MAX_BODY_BYTES:
-                groups.append((group, first))
-                group, size = [], empty
+                groups.append((group, first, signals))
+                group, size, signals = [], empty, 0
             if not group:
                 first = wire
             group.append(encoded)
+            signals += envelope.signals
             size += item
         if group:
-            groups.append((group, first))
-        return [_Body(wire_format.join(g, f, sent_at), len(g)) for g, f in groups]
+            groups.append((group, first, signals))
+        return [_Body(wire_format.join(g, f, sent_at), n) for g, f, n in groups]
 
     def warm(self) -> None:
         """Load the HTTP stack and, for https, the trust store, ahead of the first send.
