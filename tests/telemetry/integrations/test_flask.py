@@ -27,7 +27,7 @@ from visivo.telemetry import runtime
 from visivo.telemetry.integrations.flask import instrument
 from visivo.telemetry.policy.aggregate import RequestWindow
 from visivo.telemetry.policy.routes import UNMATCHED
-from visivo.telemetry.sinks.http import HttpSink
+from visivo.telemetry.sinks.network import HttpSink
 from visivo.telemetry.testing import CapturedEvents
 
 REPO = Path(__file__).resolve().parents[3]

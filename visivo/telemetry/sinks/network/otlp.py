@@ -17,6 +17,7 @@ from json.encoder import encode_basestring
 from types import MappingProxyType
 from typing import Any, Final
 
+from visivo.telemetry.schema import WireName, wire_names
 from visivo.telemetry.sinks.formats import encode_json
 from visivo.telemetry.sinks.network.answers import REJECTED, Verdict, judge_status
 from visivo.telemetry.sinks.network.wire import Wire, WireFormat
@@ -42,23 +43,28 @@ SEVERITY_INFO: Final = 9  # SeverityNumber.SEVERITY_NUMBER_INFO
 EVENT_PREFIX: Final = "visivo."  # eventName is visivo.<event>
 OTHER_PREFIX: Final = "visivo."  # a property without a row below: visivo.<property>
 
-# Envelope property → (attribute key, AnyValue kind). Semantic-convention names where one
-# exists: error.type, http.route, http.request.method, http.response.status_code.
+
+def _otlp_names() -> Mapping[str, WireName]:
+    """Every property's OTLP name, from the schema's field declarations (one place)."""
+    table: dict[str, WireName] = {}
+    for properties in wire_names("otlp").values():
+        for name, wire_name in properties.items():
+            if table.setdefault(name, wire_name) != wire_name:
+                raise ValueError(f"property {name!r} has two OTLP names across events")
+    return table
+
+
+_NAMES: Final = _otlp_names()
+# Envelope property → (attribute key, AnyValue kind), derived from the declarations:
+# semantic-convention names where one exists (error.type, http.route,
+# http.request.method, http.response.status_code), else visivo.<property>.
 OTLP_PROPERTY_ATTRIBUTES: Final = MappingProxyType(
-    {
-        "command": ("visivo.command", "stringValue"),
-        "duration_ms": ("visivo.duration_ms", "intValue"),
-        "success": ("visivo.success", "boolValue"),
-        "error_type": ("error.type", "stringValue"),
-        "jobs": ("visivo.jobs", "intValue"),
-        "object_counts": ("visivo.object_counts", "kvlistValue"),
-        "endpoint": ("http.route", "stringValue"),
-        "method": ("http.request.method", "stringValue"),
-        "status_code": ("http.response.status_code", "intValue"),
-    }
+    {name: (wire_name.name, wire_name.kind) for name, wire_name in _NAMES.items()}
 )
 # Values renamed on the way: the semantic conventions spell "another method" _OTHER.
-OTLP_VALUE_RENAMES: Final = MappingProxyType({"method": MappingProxyType({"OTHER": "_OTHER"})})
+OTLP_VALUE_RENAMES: Final = MappingProxyType(
+    {name: wire_name.values for name, wire_name in _NAMES.items() if wire_name.values}
+)
 # Envelope field → log record attribute, on every record (before the properties).
 OTLP_ENVELOPE_ATTRIBUTES: Final = MappingProxyType(
     {
