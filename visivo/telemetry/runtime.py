@@ -36,6 +36,7 @@ from visivo.telemetry.settings import (
     home_dir,
     read_settings,
 )
+from visivo.telemetry.sinks.backoff import explain
 from visivo.telemetry.sinks.base import Sink
 from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
 
@@ -238,6 +239,13 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
         _atexit_registered = True
 
 
+def _state_dir(found: Settings) -> Path | None:
+    """Where network sinks keep their delivery state: beside the global config file."""
+    if found.global_settings is None:
+        return None
+    return Path(found.global_settings.reading.location).parent
+
+
 def start(
     project_dir: str | os.PathLike[str] | None = None,
     *,
@@ -276,6 +284,7 @@ def start(
                 endpoint=found.endpoint,
                 env=os.environ if env is None else env,
                 warn=_warn,
+                state_dir=_state_dir(found),
             )
             _install(found, resolved)
         except Exception:  # noqa: BLE001
@@ -375,6 +384,9 @@ def _print_summary() -> None:
         snapshot = counters()
         if snapshot.enqueued:
             _warn(f"visivo-telemetry: {snapshot.summary()}")
+            hint = explain(snapshot.dropped)
+            if hint is not None:
+                _warn(f"visivo-telemetry: {hint}")
     except Exception:  # noqa: BLE001 - never break the host at exit
         count_error("summary")
 

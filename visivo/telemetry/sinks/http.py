@@ -61,6 +61,8 @@ if TYPE_CHECKING:
 
     import urllib3
 
+    from visivo.telemetry.sinks.delivery_state import DeliveryGate
+
 __all__ = [
     "DROP_REASONS",
     "FAIL_REASONS",
@@ -354,6 +356,8 @@ class HttpSink:
         ca_certs: A PEM file of CAs to trust instead of the system store.
         user_agent: The ``User-Agent`` header.
         clock: Monotonic seconds; drives the deadline and ``Retry-After`` pauses.
+        gate: Remembers across processes that the destination is down or paused, and
+            makes this sink skip it meanwhile (see ``DeliveryGate``); ``None``: never skip.
     """
 
     def __init__(
@@ -365,6 +369,7 @@ class HttpSink:
         ca_certs: str | None = None,
         user_agent: str = f"visivo-telemetry/{__version__}",
         clock: Callable[[], float] = time.monotonic,
+        gate: DeliveryGate | None = None,
     ) -> None:
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
@@ -374,6 +379,7 @@ class HttpSink:
         self._ca_certs = ca_certs
         self._user_agent = user_agent
         self._clock = clock
+        self._gate = gate
         self._endpoint = parse_endpoint(endpoint)
         self._proxy_url: str | None = None
         self._proxy_headers: dict[str, str] = {}
@@ -481,17 +487,26 @@ class HttpSink:
         if start < self._paused_until:
             self._count(_Outcome("dropped", PAUSED), len(batch))
             return
+        # Delivery gate: skip a destination that other processes found down, else report.
+        skip = self._gate.skip_reason() if self._gate is not None else None
+        if skip is not None:
+            self._count(_Outcome("dropped", skip), len(batch))
+            return
         bodies = self._bodies(batch)
         pool = self._pool if self._pool is not None else self._build_pool()
         shared: _Outcome | None = None
+        tried: _Outcome | None = None
         for body, events in bodies:
             outcome = shared or self._deliver(pool, body, deadline)
+            tried = tried if shared else outcome
             self._count(outcome, events)
             if outcome.pause_s > 0:
                 self._paused_until = self._clock() + outcome.pause_s
                 shared = _Outcome("dropped", PAUSED)
             elif outcome.give_up:
                 shared = outcome
+        if self._gate is not None and tried is not None:
+            self._gate.report(tried.kind, tried.reason, tried.pause_s)
 
     def _bodies(self, batch: Sequence[Envelope]) -> list[tuple[bytes, int]]:
         """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts."""
@@ -524,6 +539,8 @@ class HttpSink:
         """
         if self._inert_reason is not None or self._closed or self._pool is not None:
             return
+        if self._gate is not None and self._gate.skipping():
+            return  # no network now: do not pay for the HTTP stack
         self._build_pool()
 
     def _build_pool(self) -> urllib3.PoolManager:

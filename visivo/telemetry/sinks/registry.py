@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -48,11 +49,14 @@ class SinkOptions:
         argument: the text after ``name:`` in the spec (``file:/tmp/x`` → ``/tmp/x``).
         endpoint: the http endpoint, already chosen from the environment or global file.
         env: the environment, for proxy settings.
+        state_dir: where network sinks keep the delivery state shared by processes
+            (``~/.visivo``); ``None`` keeps no state.
     """
 
     argument: str | None
     endpoint: str
     env: Mapping[str, str]
+    state_dir: Path | None = None
 
 
 SinkFactory = Callable[[SinkOptions], Sink]
@@ -114,9 +118,12 @@ def _builtin(name: str, options: SinkOptions) -> Sink | str:
             return "file sink needs a path: file:PATH"
 
         return FileSink(options.argument)
+    from visivo.telemetry.sinks.delivery_state import DeliveryGate
     from visivo.telemetry.sinks.http import HttpSink  # imports no network code until used
 
-    http_sink: Sink = HttpSink(options.endpoint, env=options.env)
+    state_dir = options.state_dir
+    gate = None if state_dir is None else DeliveryGate.for_destination(state_dir, options.endpoint)
+    http_sink: Sink = HttpSink(options.endpoint, env=options.env, gate=gate)
     return http_sink
 
 
@@ -157,6 +164,7 @@ def resolve(
     endpoint: str,
     env: Mapping[str, str],
     warn: Callable[[str], None],
+    state_dir: Path | None = None,
 ) -> ResolvedSink:
     """Build the sink for a comma-separated spec such as ``"http,stderr"``.
 
@@ -187,7 +195,7 @@ def resolve(
     sinks: list[Sink] = []
     names: list[str] = []
     for name, factory, argument in factories:
-        options = SinkOptions(argument=argument, endpoint=endpoint, env=env)
+        options = SinkOptions(argument=argument, endpoint=endpoint, env=env, state_dir=state_dir)
         try:
             built = factory(options)
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break the host
