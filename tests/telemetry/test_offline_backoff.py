@@ -23,6 +23,7 @@ from visivo.telemetry.sinks.backoff import (
     Verdict,
     admit,
     backoff_s,
+    delivery_status,
     describe,
     destination_key,
     entry_from_json,
@@ -204,23 +205,22 @@ class TestWords:
         now = until - 100
         entry = Entry(failures=3, until=until, reason="connection")
         assert describe(entry, now) == (
-            "delivery paused until 14:32 after 3 failures (connection refused or reset); "
-            "never delivered"
+            "paused until 14:32 after 3 failures (connection refused or reset); never delivered"
         )
 
     def test_describe_other_states(self) -> None:
         """A server's pause, a pending retry, a running probe and a success read plainly."""
         noon = dt.datetime(2027, 1, 15, 12, 0).timestamp()
-        assert describe(None, noon) == "no delivery recorded yet"
+        assert describe(None, noon) == "nothing recorded yet"
         assert describe(Entry(last_success=noon - 60), noon) == "last delivered 11:59"
         paused = Entry(until=noon + 120, reason="http_429", last_success=noon)
-        assert describe(paused, noon) == "delivery paused until 12:02 at the server's request"
+        assert describe(paused, noon) == "paused until 12:02 at the server's request"
         expired = Entry(failures=1, until=noon - 1, last_success=noon - 86400)
         assert describe(expired, noon) == (
-            "delivery retried by the next command; last delivered 2027-01-14 12:00"
+            "retried by the next command; last delivered 2027-01-14 12:00"
         )
         probing = take_lease(expired, noon)
-        assert describe(probing, noon).startswith("delivery being retried now")
+        assert describe(probing, noon).startswith("being retried now")
 
     def test_explain_only_for_backoff(self) -> None:
         """The exit summary gets a hint only when events were skipped by a backoff."""
@@ -228,3 +228,24 @@ class TestWords:
         hint = explain({OFFLINE_BACKOFF: 2})
         assert hint is not None
         assert "--retry-now" in hint
+
+    @pytest.mark.parametrize(
+        ("entry", "state"),
+        [
+            (None, "unknown"),
+            (Entry(last_success=NOW - 1), "ok"),
+            (Entry(failures=2, until=NOW + 1, reason="tls"), "backoff"),
+            (Entry(until=NOW + 1, reason="http_429"), "paused"),
+            (Entry(failures=1, until=NOW - 1, lease_until=NOW + 1), "probing"),
+            (Entry(failures=1, until=NOW - 1), "retry_due"),
+        ],
+    )
+    def test_status_fields(self, entry: Entry | None, state: str) -> None:
+        """status --json names the state and gives times in ISO 8601 UTC."""
+        fields = delivery_status(entry, NOW)
+        assert fields["state"] == state
+        assert fields["summary"] == describe(entry, NOW)
+        if entry is not None and entry.until:
+            assert fields["paused_until"] == dt.datetime.fromtimestamp(
+                entry.until, dt.UTC
+            ).isoformat(timespec="seconds")

@@ -48,7 +48,7 @@ class Clock:
 
 def gate(directory: Path, clock: Clock, url: str = URL) -> DeliveryGate:
     """A fresh gate, as a new process would build it."""
-    return DeliveryGate(StateStore(directory), destination_key(url), clock=clock)
+    return DeliveryGate(StateStore(directory), url, clock=clock)
 
 
 def put(store: StateStore, key: str, entry: Entry) -> None:

@@ -36,7 +36,6 @@ from visivo.telemetry.settings import (
     home_dir,
     read_settings,
 )
-from visivo.telemetry.sinks.backoff import explain
 from visivo.telemetry.sinks.base import Sink
 from visivo.telemetry.sinks.registry import CONSOLE_SINKS, ResolvedSink, resolve
 
@@ -51,6 +50,7 @@ __all__ = [
     "Settings",
     "active_sink",
     "counters",
+    "delivery_state_dir",
     "flush",
     "home_dir",
     "read_settings",
@@ -239,7 +239,7 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink) -> None:
         _atexit_registered = True
 
 
-def _state_dir(found: Settings) -> Path | None:
+def delivery_state_dir(found: Settings) -> Path | None:
     """Where network sinks keep their delivery state: beside the global config file."""
     if found.global_settings is None:
         return None
@@ -284,7 +284,7 @@ def start(
                 endpoint=found.endpoint,
                 env=os.environ if env is None else env,
                 warn=_warn,
-                state_dir=_state_dir(found),
+                state_dir=delivery_state_dir(found),
             )
             _install(found, resolved)
         except Exception:  # noqa: BLE001
@@ -384,6 +384,8 @@ def _print_summary() -> None:
         snapshot = counters()
         if snapshot.enqueued:
             _warn(f"visivo-telemetry: {snapshot.summary()}")
+            from visivo.telemetry.sinks.backoff import explain
+
             hint = explain(snapshot.dropped)
             if hint is not None:
                 _warn(f"visivo-telemetry: {hint}")

@@ -28,9 +28,7 @@ file) is treated as no backoff.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Final
@@ -52,6 +50,7 @@ __all__ = [
     "Verdict",
     "admit",
     "backoff_s",
+    "delivery_status",
     "describe",
     "destination_key",
     "entry_from_json",
@@ -142,6 +141,8 @@ HEALTHY: Final = Entry()
 
 def destination_key(url: str) -> str:
     """The name a destination is stored under: a truncated sha256 of its URL."""
+    import hashlib  # here: loading OpenSSL costs milliseconds, paid on the sending thread
+
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:_HASH_CHARS]
 
 
@@ -228,6 +229,8 @@ def explain(dropped: Mapping[str, int]) -> str | None:
 
 
 def _clock_time(epoch_s: float, now: float) -> str:
+    import datetime as dt
+
     when = dt.datetime.fromtimestamp(epoch_s).astimezone()
     today = dt.datetime.fromtimestamp(now).astimezone().date()
     return when.strftime("%H:%M" if when.date() == today else "%Y-%m-%d %H:%M")
@@ -236,7 +239,7 @@ def _clock_time(epoch_s: float, now: float) -> str:
 def describe(entry: Entry | None, now: float) -> str:
     """One line for ``status``: paused until when and why, or the last success."""
     if entry is None:
-        return "no delivery recorded yet"
+        return "nothing recorded yet"
     entry = _plausible(entry, now)
     success = (
         f"last delivered {_clock_time(entry.last_success, now)}"
@@ -245,16 +248,51 @@ def describe(entry: Entry | None, now: float) -> str:
     )
     if entry.until and now < entry.until:
         if not entry.failures:
-            return f"delivery paused until {_clock_time(entry.until, now)} at the server's request"
+            return f"paused until {_clock_time(entry.until, now)} at the server's request"
         plural = "failure" if entry.failures == 1 else "failures"
         why = REASON_WORDS.get(entry.reason)
         cause = f" ({why})" if why else ""
-        head = f"delivery paused until {_clock_time(entry.until, now)}"
+        head = f"paused until {_clock_time(entry.until, now)}"
         return f"{head} after {entry.failures} {plural}{cause}; {success}"
     if entry.until:
         doing = "being retried now" if now < entry.lease_until else "retried by the next command"
-        return f"delivery {doing}; {success}"
+        return f"{doing}; {success}"
     return success
+
+
+def _iso(epoch_s: float | None) -> str | None:
+    import datetime as dt
+
+    if epoch_s is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch_s, dt.UTC).isoformat(timespec="seconds")
+
+
+def delivery_status(entry: Entry | None, now: float) -> dict[str, object]:
+    """The fields ``status --json`` shows for one destination (times in ISO 8601 UTC).
+
+    ``state`` is ``unknown`` (nothing recorded), ``ok``, ``backoff`` (skipping after
+    failures), ``paused`` (the server asked to wait), ``probing`` (one process is
+    trying again) or ``retry_due`` (the next command tries again).
+    """
+    if entry is not None:
+        entry = _plausible(entry, now)
+    if entry is None:
+        state = "unknown"
+    elif not entry.until:
+        state = "ok"
+    elif now < entry.until:
+        state = "backoff" if entry.failures else "paused"
+    else:
+        state = "probing" if now < entry.lease_until else "retry_due"
+    return {
+        "state": state,
+        "failures": 0 if entry is None else entry.failures,
+        "paused_until": None if entry is None or not entry.until else _iso(entry.until),
+        "reason": (entry.reason or None) if entry is not None else None,
+        "last_success": None if entry is None else _iso(entry.last_success),
+        "summary": describe(entry, now),
+    }
 
 
 _WORD: Final = re.compile(r"^[a-z0-9_]{0,20}$")

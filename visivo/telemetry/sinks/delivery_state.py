@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import json
 import os
 import threading
 import time
@@ -105,6 +104,8 @@ class StateStore:
 
     def load(self) -> Entries:
         """Every valid entry in the file; empty when it is missing or unusable."""
+        import json  # here, not at start(): the file is read on the sending thread
+
         try:
             with open(self.path, "rb") as file:
                 raw = file.read(_MAX_FILE_BYTES + 1)
@@ -145,6 +146,8 @@ class StateStore:
             return (Written.WRITTEN if self._write(changed) else Written.FAILED), changed
 
     def _write(self, entries: Entries) -> bool:
+        import json
+
         body = {
             "version": _VERSION,
             "destinations": {key: entry_to_json(entry) for key, entry in entries.items()},
@@ -229,15 +232,16 @@ class DeliveryGate:
 
     Args:
         store: where the state lives.
-        key: the destination's name in the store (:func:`backoff.destination_key`).
+        url: the destination; only a hash of it is stored (:func:`backoff.destination_key`).
         clock: wall-clock epoch seconds (shared between processes).
     """
 
     def __init__(
-        self, store: StateStore, key: str, *, clock: Callable[[], float] = time.time
+        self, store: StateStore, url: str, *, clock: Callable[[], float] = time.time
     ) -> None:
         self.store = store
-        self.key = key
+        self._url = url
+        self._key: str | None = None
         self._clock = clock
         self._entry: Entry | None = None
         self._loaded_at: float | None = None
@@ -246,7 +250,14 @@ class DeliveryGate:
     @classmethod
     def for_destination(cls, state_dir: Path, url: str) -> DeliveryGate:
         """The gate for ``url`` with its state in ``state_dir`` (nothing is read yet)."""
-        return cls(StateStore(state_dir), destination_key(url))
+        return cls(StateStore(state_dir), url)
+
+    @property
+    def key(self) -> str:
+        """The destination's name in the store (computed when first needed)."""
+        if self._key is None:
+            self._key = destination_key(self._url)
+        return self._key
 
     def _load(self, now: float) -> None:
         self._entry = self.store.load().get(self.key)
