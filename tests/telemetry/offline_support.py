@@ -6,12 +6,14 @@ import contextlib
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from visivo.telemetry.sinks.backoff import destination_key
-from visivo.telemetry.sinks.delivery_state import STATE_FILE
+from tests.servers import BlackHole
+from visivo.telemetry.sinks.backoff import Entry, backoff_s, destination_key
+from visivo.telemetry.sinks.delivery_state import STATE_FILE, StateStore, Written
 
 
 def state_path(home: Path) -> Path:
@@ -37,6 +39,23 @@ def edit_entry(home: Path, url: str, **fields: Any) -> None:
     data = json.loads(path.read_text())
     data["destinations"][destination_key(url)].update(fields)
     path.write_text(json.dumps(data))
+
+
+def seed_backoff(home: Path, url: str, reason: str = "timeout") -> None:
+    """Record one failure for ``url``, as a process that just failed would."""
+    now = time.time()
+    entry = Entry(failures=1, until=now + backoff_s(1), reason=reason)
+    key = destination_key(url)
+    written, _ = StateStore(state_path(home).parent).update(lambda e: {**e, key: entry})
+    assert written is Written.WRITTEN
+
+
+def wait_accepted(hole: BlackHole, n: int, timeout: float = 2.0) -> int:
+    """The black hole's connection count once it reaches ``n`` (or ``timeout`` passed)."""
+    deadline = time.monotonic() + timeout
+    while hole.accepted < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return hole.accepted
 
 
 @contextlib.contextmanager

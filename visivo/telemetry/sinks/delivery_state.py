@@ -46,7 +46,6 @@ from visivo.telemetry.sinks.backoff import (
 
 __all__ = [
     "LOCK_WAIT_S",
-    "RELOAD_S",
     "STALE_LOCK_S",
     "STATE_FILE",
     "DeliveryGate",
@@ -65,9 +64,6 @@ STALE_LOCK_S: Final = 2.0
 # The file stays tiny: at most this many destinations (the least recently active go).
 _MAX_DESTINATIONS: Final = 16
 _MAX_FILE_BYTES: Final = 64 * 1024
-# A process that is skipping looks at the file again after this long (a long-running
-# server would otherwise miss another process's successful probe).
-RELOAD_S: Final = 30.0
 
 Entries = dict[str, Entry]
 
@@ -101,6 +97,14 @@ class StateStore:
     def count_error(self, where: str) -> None:
         """Count a problem swallowed by a user of this store."""
         self._errors[where] += 1
+
+    def signature(self) -> tuple[int, int, int] | None:
+        """What changes whenever the file is replaced (inode, size, mtime); ``None`` if absent."""
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return (found.st_ino, found.st_size, found.st_mtime_ns)
 
     def load(self) -> Entries:
         """Every valid entry in the file; empty when it is missing or unusable."""
@@ -244,7 +248,8 @@ class DeliveryGate:
         self._key: str | None = None
         self._clock = clock
         self._entry: Entry | None = None
-        self._loaded_at: float | None = None
+        self._read = False
+        self._signature: tuple[int, int, int] | None = None  # of the file as last read
         self._probing = False
 
     @classmethod
@@ -259,9 +264,10 @@ class DeliveryGate:
             self._key = destination_key(self._url)
         return self._key
 
-    def _load(self, now: float) -> None:
+    def _load(self) -> None:
+        self._read = True
+        self._signature = self.store.signature()
         self._entry = self.store.load().get(self.key)
-        self._loaded_at = now
 
     def skipping(self) -> bool:
         """Whether the destination is being skipped now, as last read. Never raises."""
@@ -287,18 +293,18 @@ class DeliveryGate:
             self.store.count_error("gate")
 
     def _skipping(self) -> bool:
-        now = self._clock()
-        if self._loaded_at is None:
-            self._load(now)
-        return admit(self._entry, now) is Action.SKIP
+        if not self._read:
+            self._load()
+        return admit(self._entry, self._clock()) is Action.SKIP
 
     def _skip_reason(self) -> str | None:
         now = self._clock()
-        if self._loaded_at is None or (
-            now - self._loaded_at >= RELOAD_S and admit(self._entry, now) is Action.SKIP
-        ):
-            self._load(now)
+        if not self._read:
+            self._load()
         action = admit(self._entry, now)
+        if action is Action.SKIP and self.store.signature() != self._signature:
+            self._load()  # changed since (another probe succeeded, status --retry-now)
+            action = admit(self._entry, now)
         if action is Action.PROBE:
             action = self._claim_probe(now)
         if action is Action.SKIP:
@@ -324,7 +330,7 @@ class DeliveryGate:
         if written is Written.FAILED:
             self._probing = True  # the file cannot be written: no one can coordinate
             return Action.PROBE
-        self._entry, self._loaded_at = entries.get(self.key), now
+        self._entry = entries.get(self.key)
         self._probing = took
         return Action.PROBE if took else admit(self._entry, now)
 
@@ -348,7 +354,6 @@ class DeliveryGate:
             self._entry = entries.get(self.key)
         elif remembered is not None:
             self._entry = remembered  # at least this process remembers
-        self._loaded_at = now
 
 
 def clear_backoff(store: StateStore) -> Written:
