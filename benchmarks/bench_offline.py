@@ -42,13 +42,13 @@ STATE_COST = """
 import time
 import visivo.telemetry.runtime, visivo.telemetry.sinks.http  # start() imports these anyway
 started = time.perf_counter()
-from visivo.telemetry.sinks.delivery_state import DeliveryGate
-gate = DeliveryGate.for_destination(__import__("pathlib").Path({state_dir!r}), {url!r})
+from visivo.telemetry.sinks.gate import DeliveryGate
+gate = DeliveryGate(__import__("pathlib").Path({state_dir!r}), {url!r})
 built = time.perf_counter()
 gate.skipping()
 first = time.perf_counter()
 for _ in range(1000):
-    gate.store.load()
+    gate.state.store.load()
 warm = (time.perf_counter() - first) / 1000
 print((built - started) * 1e3, (first - built) * 1e3, warm * 1e6, gate.skipping())
 """
@@ -136,7 +136,7 @@ def state_cost(samples: int = 15) -> None:
         f"{statistics.median(r[0] for r in rows):6.2f} ms"
     )
     print(
-        f"telemetry thread: first read (hash, json, file) "
+        f"telemetry thread: first use (import, read)     "
         f"{statistics.median(r[1] for r in rows):6.2f} ms"
     )
     print(

@@ -25,7 +25,7 @@ from visivo.telemetry.sinks.delivery_state import (
     LOCK_WAIT_S,
     STALE_LOCK_S,
     STATE_FILE,
-    DeliveryGate,
+    StateGate,
     StateStore,
     Written,
     clear_backoff,
@@ -45,9 +45,9 @@ class Clock:
         return self.now
 
 
-def gate(directory: Path, clock: Clock, url: str = URL) -> DeliveryGate:
+def gate(directory: Path, clock: Clock, url: str = URL) -> StateGate:
     """A fresh gate, as a new process would build it."""
-    return DeliveryGate(StateStore(directory), url, clock=clock)
+    return StateGate(StateStore(directory), url, clock=clock)
 
 
 def put(store: StateStore, key: str, entry: Entry) -> None:

@@ -48,7 +48,7 @@ __all__ = [
     "LOCK_WAIT_S",
     "STALE_LOCK_S",
     "STATE_FILE",
-    "DeliveryGate",
+    "StateGate",
     "StateStore",
     "Written",
 ]
@@ -218,21 +218,10 @@ class StateStore:
         return True
 
 
-class DeliveryGate:
-    """Decides, for one destination, whether a network sink sends, probes or skips.
+class StateGate:
+    """The decisions behind :class:`visivo.telemetry.sinks.gate.DeliveryGate`, on a store.
 
-    The transport calls, always on its one sending thread:
-
-    - :meth:`skip_reason` before sending a batch: a drop reason (``offline_backoff`` or
-      ``paused``) means count the whole batch dropped with that reason and touch no
-      socket; ``None`` means send (this call may take the probe lease).
-    - :meth:`report` after each request that reached the network, with the outcome's
-      kind (``sent``, ``dropped``, ``failed``), reason word and ``Retry-After`` pause.
-      A transport that sends several requests per batch reports the last one.
-    - :meth:`skipping` (no I/O beyond the first read) before optional work such as
-      loading the HTTP stack, to skip it while the destination is skipped.
-
-    Debug sinks (console, file, memory) never get a gate: they are never skipped.
+    Same methods and contract as ``DeliveryGate``, which builds one on first use.
 
     Args:
         store: where the state lives.
@@ -252,11 +241,6 @@ class DeliveryGate:
         self._signature: tuple[int, int, int] | None = None  # of the file as last read
         self._probing = False
 
-    @classmethod
-    def for_destination(cls, state_dir: Path, url: str) -> DeliveryGate:
-        """The gate for ``url`` with its state in ``state_dir`` (nothing is read yet)."""
-        return cls(StateStore(state_dir), url)
-
     @property
     def key(self) -> str:
         """The destination's name in the store (computed when first needed)."""
@@ -270,7 +254,7 @@ class DeliveryGate:
         self._entry = self.store.load().get(self.key)
 
     def skipping(self) -> bool:
-        """Whether the destination is being skipped now, as last read. Never raises."""
+        """Whether the destination is being skipped now (no I/O after the first read)."""
         try:
             return self._skipping()
         except Exception:  # noqa: BLE001 - counted; the gate must never break a send
@@ -286,7 +270,7 @@ class DeliveryGate:
             return None
 
     def report(self, kind: str, reason: str = "", pause_s: float = 0.0) -> None:
-        """Record a delivery outcome (see the class docstring). Never raises."""
+        """Record the outcome of a request that reached the network. Never raises."""
         try:
             self._report(kind, reason, pause_s)
         except Exception:  # noqa: BLE001 - counted; the outcome is already counted

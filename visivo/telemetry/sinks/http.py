@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     import urllib3
 
-    from visivo.telemetry.sinks.delivery_state import DeliveryGate
+    from visivo.telemetry.sinks.gate import DeliveryGate
 
 __all__ = [
     "DROP_REASONS",

@@ -118,11 +118,11 @@ def _builtin(name: str, options: SinkOptions) -> Sink | str:
             return "file sink needs a path: file:PATH"
 
         return FileSink(options.argument)
-    from visivo.telemetry.sinks.delivery_state import DeliveryGate
+    from visivo.telemetry.sinks.gate import DeliveryGate
     from visivo.telemetry.sinks.http import HttpSink  # imports no network code until used
 
     state_dir = options.state_dir
-    gate = None if state_dir is None else DeliveryGate.for_destination(state_dir, options.endpoint)
+    gate = None if state_dir is None else DeliveryGate(state_dir, options.endpoint)
     http_sink: Sink = HttpSink(options.endpoint, env=options.env, gate=gate)
     return http_sink
 
