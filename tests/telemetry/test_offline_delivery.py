@@ -34,6 +34,10 @@ EMIT_AND_EXIT = (
     "telemetry.start()\n"
     "command_finished.send(None, command='run', duration_ms=1.0, success=True)\n"
 )
+# The host's resolver hangs, in the child process only.
+DNS_NEVER_ANSWERS = (
+    "import socket, threading\nsocket.getaddrinfo = lambda *a, **k: threading.Event().wait()\n"
+)
 START_ONLY = "import visivo.telemetry as telemetry\ntelemetry.start()\n"
 # A skipped process is compared with a run made just before it that starts telemetry the
 # same way but emits nothing (the enabled start-up cost, reading the config files, is not
@@ -122,6 +126,20 @@ class TestBlackHole:
             assert outputs == [("", "")] * 10
             assert wait_accepted(hole, 1) == 1
         assert entry_for(home, hole.url)["failures"] == 2
+
+
+class TestNameLookupNeverAnswers:
+    def test_abandoned_send_still_starts_the_backoff(self, home: Path) -> None:
+        """A name lookup that never returns is left behind at exit, yet the next process
+        skips: the exiting thread records the timeout."""
+        url = "http://collector.invalid/"
+        code = DNS_NEVER_ANSWERS + EMIT_AND_EXIT
+        first, stderr = timed(home, code, VISIVO_TELEMETRY_ENDPOINT=url)
+        assert stderr == ""
+        entry = entry_for(home, url)
+        assert (entry["failures"], entry["reason"]) == (1, "timeout")
+        second, _ = timed(home, code, VISIVO_TELEMETRY_ENDPOINT=url)
+        assert second < first - 0.5, (first, second)
 
 
 class TestRecovery:

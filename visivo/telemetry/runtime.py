@@ -348,7 +348,20 @@ def _stop(timeout: float) -> bool:
     finished = pipeline.batcher.shutdown(timeout)
     if finished:
         pipeline.resolved.sink.close(max(deadline - time.monotonic(), 0.0))
+    else:
+        _tell_abandoned(pipeline.resolved.sink)
     return finished
+
+
+def _tell_abandoned(sink: Sink) -> None:
+    """The batcher's thread was left behind: let sinks that keep delivery state know."""
+    for member in members(sink):
+        abandoned = getattr(member, "abandoned", None)
+        if callable(abandoned):
+            try:
+                abandoned()
+            except Exception:  # noqa: BLE001 - never break the host at exit
+                count_error("abandoned")
 
 
 def shutdown(timeout: float = 1.0) -> bool:

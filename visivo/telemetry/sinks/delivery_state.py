@@ -240,6 +240,8 @@ class StateGate:
         self._read = False
         self._signature: tuple[int, int, int] | None = None  # of the file as last read
         self._probing = False
+        # The sending thread, and once at exit the exiting one (see DeliveryGate).
+        self._lock = threading.Lock()
 
     @property
     def key(self) -> str:
@@ -256,7 +258,8 @@ class StateGate:
     def skipping(self) -> bool:
         """Whether the destination is being skipped now (no I/O after the first read)."""
         try:
-            return self._skipping()
+            with self._lock:
+                return self._skipping()
         except Exception:  # noqa: BLE001 - counted; the gate must never break a send
             self.store.count_error("gate")
             return False
@@ -264,7 +267,8 @@ class StateGate:
     def skip_reason(self) -> str | None:
         """``None`` to send now, or the reason to drop the batch unsent. Never raises."""
         try:
-            return self._skip_reason()
+            with self._lock:
+                return self._skip_reason()
         except Exception:  # noqa: BLE001 - counted; an unknown state means no backoff
             self.store.count_error("gate")
             return None
@@ -272,7 +276,8 @@ class StateGate:
     def report(self, kind: str, reason: str = "", pause_s: float = 0.0) -> None:
         """Record the outcome of a request that reached the network. Never raises."""
         try:
-            self._report(kind, reason, pause_s)
+            with self._lock:
+                self._report(kind, reason, pause_s)
         except Exception:  # noqa: BLE001 - counted; the outcome is already counted
             self.store.count_error("gate")
 

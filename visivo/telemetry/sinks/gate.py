@@ -36,6 +36,10 @@ class DeliveryGate:
     - :meth:`skipping` before optional work such as loading the HTTP stack, to avoid it
       while the destination is skipped.
 
+    One exception to "the sending thread": when the process exits while that thread is
+    stuck mid-send (a name lookup cannot be interrupted), the transport reports
+    ``failed``/``timeout`` once from the exiting thread, so that the next processes skip.
+
     Debug sinks (console, file, memory) never get a gate: they are never skipped.
 
     Args:

@@ -380,6 +380,7 @@ class HttpSink:
         self._user_agent = user_agent
         self._clock = clock
         self._gate = gate
+        self._in_flight = False
         self._endpoint = parse_endpoint(endpoint)
         self._proxy_url: str | None = None
         self._proxy_headers: dict[str, str] = {}
@@ -492,6 +493,7 @@ class HttpSink:
         if skip is not None:
             self._count(_Outcome("dropped", skip), len(batch))
             return
+        self._in_flight = True
         bodies = self._bodies(batch)
         pool = self._pool if self._pool is not None else self._build_pool()
         shared: _Outcome | None = None
@@ -505,8 +507,18 @@ class HttpSink:
                 shared = _Outcome("dropped", PAUSED)
             elif outcome.give_up:
                 shared = outcome
+        self._in_flight = False
         if self._gate is not None and tried is not None:
             self._gate.report(tried.kind, tried.reason, tried.pause_s)
+
+    def abandoned(self) -> None:
+        """At exit, the sending thread was left behind: tell the gate if it was mid-send.
+
+        A name lookup that never returns cannot be interrupted; without this, every
+        process would wait for it again. Called once, from the exiting thread.
+        """
+        if self._in_flight and self._gate is not None:
+            self._gate.report("failed", TIMEOUT)
 
     def _bodies(self, batch: Sequence[Envelope]) -> list[tuple[bytes, int]]:
         """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts."""
