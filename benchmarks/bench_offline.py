@@ -45,12 +45,12 @@ started = time.perf_counter()
 from visivo.telemetry.sinks.gate import DeliveryGate
 gate = DeliveryGate(__import__("pathlib").Path({state_dir!r}), {url!r})
 built = time.perf_counter()
-gate.skipping()
+gate.backing_off()
 first = time.perf_counter()
 for _ in range(1000):
     gate.state.store.load()
 warm = (time.perf_counter() - first) / 1000
-print((built - started) * 1e3, (first - built) * 1e3, warm * 1e6, gate.skipping())
+print((built - started) * 1e3, (first - built) * 1e3, warm * 1e6, gate.backing_off())
 """
 
 
@@ -127,8 +127,8 @@ def state_cost(samples: int = 15) -> None:
                 text=True,
                 check=True,
             )
-            built, first, warm, skipping = done.stdout.split()
-            assert skipping == "True"
+            built, first, warm, backing_off = done.stdout.split()
+            assert backing_off == "True"
             rows.append((float(built), float(first), float(warm)))
     print(f"\nstate file cost, fresh interpreter, median of {samples}")
     print(

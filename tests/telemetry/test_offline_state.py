@@ -215,7 +215,7 @@ class TestGate:
         assert first.skip_reason() == OFFLINE_BACKOFF  # this process remembers too
         clock.now += 1
         second = gate(tmp_path, clock)
-        assert second.skipping()
+        assert second.backing_off()
         assert second.skip_reason() == OFFLINE_BACKOFF
 
     def test_exactly_one_probe_after_the_backoff(self, tmp_path: Path) -> None:
@@ -277,7 +277,7 @@ class TestGate:
         """Asking and neutral outcomes never create the file or its directory."""
         directory = tmp_path / ".visivo"
         one = gate(directory, Clock())
-        assert not one.skipping()
+        assert not one.backing_off()
         assert one.skip_reason() is None
         one.report("failed", "deadline")
         one.report("dropped", "too_large")

@@ -255,11 +255,11 @@ class StateGate:
         self._signature = self.store.signature()
         self._entry = self.store.load().get(self.key)
 
-    def skipping(self) -> bool:
-        """Whether the destination is being skipped now (no I/O after the first read)."""
+    def backing_off(self) -> bool:
+        """Whether a backoff is recorded (skipping, or due a probe); reads only once."""
         try:
             with self._lock:
-                return self._skipping()
+                return self._backing_off()
         except Exception:  # noqa: BLE001 - counted; the gate must never break a send
             self.store.count_error("gate")
             return False
@@ -281,10 +281,10 @@ class StateGate:
         except Exception:  # noqa: BLE001 - counted; the outcome is already counted
             self.store.count_error("gate")
 
-    def _skipping(self) -> bool:
+    def _backing_off(self) -> bool:
         if not self._read:
             self._load()
-        return admit(self._entry, self._clock()) is Action.SKIP
+        return admit(self._entry, self._clock()) is not Action.SEND
 
     def _skip_reason(self) -> str | None:
         now = self._clock()

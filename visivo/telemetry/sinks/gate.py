@@ -33,8 +33,8 @@ class DeliveryGate:
       word (``timeout``, ``connection``, ``dns``, ``tls``, ``proxy``, ``http_5xx``,
       ``http_4xx``...) and the ``Retry-After`` pause in seconds (0 when none). Nothing to
       report when no request was made.
-    - :meth:`skipping` before optional work such as loading the HTTP stack, to avoid it
-      while the destination is skipped.
+    - :meth:`backing_off` before optional work such as loading the HTTP stack ahead of
+      time, to avoid it while a backoff is recorded (all but one process will skip).
 
     One exception to "the sending thread": when the process exits while that thread is
     stuck mid-send (a name lookup cannot be interrupted), the transport reports
@@ -73,6 +73,6 @@ class DeliveryGate:
         """Record the outcome of the batch's last request that reached the network."""
         self.state.report(kind, reason, pause_s)
 
-    def skipping(self) -> bool:
-        """Whether the destination is being skipped now."""
-        return self.state.skipping()
+    def backing_off(self) -> bool:
+        """Whether a backoff is recorded for the destination (skipping, or due a probe)."""
+        return self.state.backing_off()

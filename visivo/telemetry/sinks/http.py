@@ -493,9 +493,9 @@ class HttpSink:
         if skip is not None:
             self._count(_Outcome("dropped", skip), len(batch))
             return
-        self._in_flight = True
         bodies = self._bodies(batch)
         pool = self._pool if self._pool is not None else self._build_pool()
+        self._in_flight = True
         shared: _Outcome | None = None
         tried: _Outcome | None = None
         for body, events in bodies:
@@ -551,8 +551,8 @@ class HttpSink:
         """
         if self._inert_reason is not None or self._closed or self._pool is not None:
             return
-        if self._gate is not None and self._gate.skipping():
-            return  # no network now: do not pay for the HTTP stack
+        if self._gate is not None and self._gate.backing_off():
+            return  # most likely no network: only the one process that probes pays for it
         self._build_pool()
 
     def _build_pool(self) -> urllib3.PoolManager:
