@@ -295,3 +295,14 @@ class TestGate:
             one.report("failed", "timeout")
             assert one.skip_reason() == OFFLINE_BACKOFF  # remembered in memory
             assert one.store.errors()["write"] == 2
+
+    def test_a_lock_copied_held_by_fork_never_hangs(self, tmp_path: Path) -> None:
+        """A gate whose lock is held by a thread that is gone answers "send" in bounded time."""
+        one = gate(tmp_path, Clock())
+        assert one._lock.acquire()  # as a fork copies it when another thread held it
+        started = time.monotonic()
+        assert one.skip_reason() is None
+        one.report("failed", "timeout")
+        assert time.monotonic() - started < 1.0
+        assert one.store.errors()["gate_busy"] == 2
+        assert not one.store.path.exists()

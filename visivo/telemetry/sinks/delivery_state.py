@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Final
+from typing import Final, TypeVar
 
 from visivo.telemetry.sinks.backoff import (
     Action,
@@ -65,7 +65,11 @@ STALE_LOCK_S: Final = 2.0
 _MAX_DESTINATIONS: Final = 16
 _MAX_FILE_BYTES: Final = 64 * 1024
 
+# The gate's own lock is held for one file update at most.
+_GATE_WAIT_S: Final = 0.1
+
 Entries = dict[str, Entry]
+_T = TypeVar("_T")
 
 
 class Written(enum.Enum):
@@ -255,31 +259,34 @@ class StateGate:
         self._signature = self.store.signature()
         self._entry = self.store.load().get(self.key)
 
-    def backing_off(self) -> bool:
-        """Whether a backoff is recorded (skipping, or due a probe); reads only once."""
+    def _guarded(self, step: Callable[[], _T], fallback: _T) -> _T:
+        """Run one step under the gate's lock; on any problem count it and use ``fallback``.
+
+        The lock is waited for a bounded time: a fork can copy it held by a thread that
+        does not exist in the child.
+        """
+        if not self._lock.acquire(timeout=_GATE_WAIT_S):
+            self.store.count_error("gate_busy")
+            return fallback
         try:
-            with self._lock:
-                return self._backing_off()
+            return step()
         except Exception:  # noqa: BLE001 - counted; the gate must never break a send
             self.store.count_error("gate")
-            return False
+            return fallback
+        finally:
+            self._lock.release()
+
+    def backing_off(self) -> bool:
+        """Whether a backoff is recorded (skipping, or due a probe); reads only once."""
+        return self._guarded(self._backing_off, False)
 
     def skip_reason(self) -> str | None:
         """``None`` to send now, or the reason to drop the batch unsent. Never raises."""
-        try:
-            with self._lock:
-                return self._skip_reason()
-        except Exception:  # noqa: BLE001 - counted; an unknown state means no backoff
-            self.store.count_error("gate")
-            return None
+        return self._guarded(self._skip_reason, None)
 
     def report(self, kind: str, reason: str = "", pause_s: float = 0.0) -> None:
         """Record the outcome of a request that reached the network. Never raises."""
-        try:
-            with self._lock:
-                self._report(kind, reason, pause_s)
-        except Exception:  # noqa: BLE001 - counted; the outcome is already counted
-            self.store.count_error("gate")
+        self._guarded(lambda: self._report(kind, reason, pause_s), None)
 
     def _backing_off(self) -> bool:
         if not self._read:

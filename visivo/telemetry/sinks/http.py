@@ -695,4 +695,5 @@ class HttpSink:
         """
         self._pool = None
         self._lock = threading.Lock()
+        self._in_flight = False  # the parent's send, not ours
         self._reset_counts()
