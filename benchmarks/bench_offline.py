@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -54,8 +55,14 @@ print((built - started) * 1e3, (first - built) * 1e3, warm * 1e6, gate.backing_o
 """
 
 
-def run(env: dict[str, str], cwd: str) -> float:
-    started = time.monotonic()
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(env: dict[str, str], cwd: str) -> tuple[float, float]:
+    """Wall and CPU seconds of one command."""
+    started, cpu = time.monotonic(), cpu_s()
     subprocess.run(
         [sys.executable, "-c", COMMAND],
         env=env,
@@ -64,7 +71,7 @@ def run(env: dict[str, str], cwd: str) -> float:
         capture_output=True,
         check=True,
     )
-    return time.monotonic() - started
+    return time.monotonic() - started, cpu_s() - cpu
 
 
 def environment(home: str, **extra: str) -> dict[str, str]:
@@ -76,6 +83,7 @@ def environment(home: str, **extra: str) -> dict[str, str]:
 
 def afternoon(runs: int) -> None:
     totals = {"disabled": 0.0, "null sink": 0.0, "backoff": 0.0, "no backoff": 0.0}
+    cpu = dict.fromkeys(totals, 0.0)
     with BlackHole() as hole, tempfile.TemporaryDirectory() as tmp:
         homes = {name: Path(tmp, name.replace(" ", "_")) for name in totals}
         for home in homes.values():
@@ -90,16 +98,18 @@ def afternoon(runs: int) -> None:
         for _ in range(runs):
             state.unlink(missing_ok=True)
             for name, env in envs.items():
-                totals[name] += run(env, str(homes[name]))
+                wall, used = run(env, str(homes[name]))
+                totals[name] += wall
+                cpu[name] += used
         connections = hole.accepted
     floor = totals["disabled"]
     print(
         f"{runs} commands against a black hole, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs"
     )
-    print(f"{'case':<12} {'total s':>8} {'extra over disabled s':>22}")
+    print(f"{'case':<12} {'total s':>8} {'extra over disabled s':>22} {'CPU s':>6}")
     for name, total in totals.items():
-        print(f"{name:<12} {total:8.2f} {total - floor:22.2f}")
+        print(f"{name:<12} {total:8.2f} {total - floor:22.2f} {cpu[name]:6.2f}")
     print(f"connections to the black hole: {connections} (backoff: 1, no backoff: {runs})")
     extra = totals["backoff"] - floor
     verdict = "ok" if extra <= 1.5 else "MISSED"
