@@ -25,7 +25,7 @@ from tests.telemetry.offline_support import (
     wait_accepted,
 )
 from visivo.telemetry import runtime
-from visivo.telemetry.sinks.backoff import OFFLINE_BACKOFF, PAUSED, destination_key
+from visivo.telemetry.sinks.backoff import LEASE_S, OFFLINE_BACKOFF, PAUSED, destination_key
 from visivo.telemetry.sinks.memory import MemorySink
 
 EMIT_AND_EXIT = (
@@ -141,6 +141,35 @@ class TestBlackHole:
         assert (connections, prober) in ((1, "{}\n"), (0, "{'exit_deadline': 1}\n")), dropped
         if connections:
             assert entry_for(home, hole.url)["failures"] == 2
+
+
+class TestKilledProbe:
+    def test_killed_prober_holds_the_others_one_lease_at_most(self, home: Path) -> None:
+        """A prober killed mid-probe leaves its lease; others skip until it expires, then
+        one probes."""
+        with BlackHole() as hole:
+            seed_backoff(home, hole.url)
+            end_backoff(home, hole.url)
+            env = clean_env(home, VISIVO_TELEMETRY_ENDPOINT=hole.url)
+            prober = subprocess.Popen(
+                [sys.executable, "-c", EMIT_AND_EXIT + "telemetry.flush(5.0)\n"],
+                env=env,
+                cwd=home,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                assert wait_accepted(hole, 1, timeout=10.0) == 1  # connected: mid-probe
+            finally:
+                prober.kill()
+                prober.wait(timeout=10)
+            lease = entry_for(home, hole.url)["lease_until"]
+            assert time.time() < lease <= time.time() + LEASE_S
+            timed(home, VISIVO_TELEMETRY_ENDPOINT=hole.url)
+            assert wait_accepted(hole, 2, timeout=0.5) == 1  # the lease holds the others
+            edit_entry(home, hole.url, lease_until=time.time() - 1)  # as time would
+            timed(home, VISIVO_TELEMETRY_ENDPOINT=hole.url)
+            assert wait_accepted(hole, 2) == 2
 
 
 class TestNameLookupNeverAnswers:
