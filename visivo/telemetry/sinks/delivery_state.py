@@ -1,4 +1,4 @@
-"""The delivery state file shared by processes, and the gate a network sink consults.
+"""The delivery state file shared by processes, and the gate's decisions on it.
 
 ``~/.visivo/telemetry-delivery.json`` remembers, per destination, what
 :mod:`visivo.telemetry.sinks.backoff` decides: the failure count, until when to skip,
@@ -15,8 +15,11 @@ identifier, no URL (destinations are named by a truncated hash of their URL).
   place, means "no backoff": nothing raises, problems are counted in
   :meth:`StateStore.errors`, and the next outcome rewrites the file when it can.
 - **Only when sending.** The file is read when the first batch (or the warm-up) needs it,
-  on the sending thread, and written only after a delivery outcome that changes it: a
-  process that sends nothing never creates it.
+  on the sending thread, and written only to take the probe lease or after a delivery
+  outcome that changes it: a process that sends nothing never creates it.
+
+Network sinks use this through :class:`visivo.telemetry.sinks.gate.DeliveryGate`;
+``visivo-telemetry status`` reads the store and clears it (``--retry-now``).
 """
 
 from __future__ import annotations
