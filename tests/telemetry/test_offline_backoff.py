@@ -50,11 +50,11 @@ class TestVerdict:
             ("failed", http.HTTP_5XX, 0.0, Verdict.DOWN),
             ("failed", http.HTTP_5XX, 30.0, Verdict.PAUSE),
             ("failed", http.HTTP_429, 30.0, Verdict.PAUSE),
-            ("failed", http.HTTP_429, 0.0, Verdict.UP),
-            ("failed", http.HTTP_408, 0.0, Verdict.UP),
-            ("failed", http.HTTP_OTHER, 0.0, Verdict.UP),
-            ("dropped", http.HTTP_4XX, 0.0, Verdict.UP),
-            ("dropped", http.REDIRECT, 0.0, Verdict.UP),
+            ("failed", http.HTTP_429, 0.0, Verdict.REACHABLE),
+            ("failed", http.HTTP_408, 0.0, Verdict.REACHABLE),
+            ("failed", http.HTTP_OTHER, 0.0, Verdict.REACHABLE),
+            ("dropped", http.HTTP_4XX, 0.0, Verdict.REACHABLE),
+            ("dropped", http.REDIRECT, 0.0, Verdict.REACHABLE),
             ("failed", http.DEADLINE, 0.0, Verdict.NEUTRAL),
             ("dropped", http.INVALID_ENDPOINT, 0.0, Verdict.NEUTRAL),
             ("dropped", http.TOO_LARGE, 0.0, Verdict.NEUTRAL),
@@ -62,7 +62,7 @@ class TestVerdict:
         ],
     )
     def test_outcomes(self, kind: str, reason: str, pause_s: float, expected: Verdict) -> None:
-        """Down means no answer from the server; any answer, even a 4xx, means up."""
+        """Down means no answer from the server; any answer is up or reachable."""
         assert verdict(kind, reason, pause_s) is expected
 
     def test_down_reasons_are_http_failure_reasons(self) -> None:
@@ -133,10 +133,17 @@ class TestRecord:
         later = NOW + SUCCESS_REFRESH_S
         assert record(healthy, Verdict.UP, "", later) == Entry(last_success=later)
 
+    def test_an_answer_that_refuses_resets_but_is_no_delivery(self) -> None:
+        """A 4xx proves the endpoint is up: the backoff ends, the last delivery stays."""
+        entry = Entry(failures=2, until=NOW - 1, reason="dns", last_success=NOW - 99)
+        assert record(entry, Verdict.REACHABLE, "http_4xx", NOW) == Entry(last_success=NOW - 99)
+        assert record(Entry(last_success=NOW - 99), Verdict.REACHABLE, "http_4xx", NOW) is None
+
     def test_pause_is_carried(self) -> None:
         """A Retry-After pause skips for as long as asked, and is not a failure."""
-        entry = record(Entry(failures=2, until=NOW - 1), Verdict.PAUSE, "http_429", NOW, pause_s=30)
-        assert entry == Entry(until=NOW + 30, reason="http_429", last_success=NOW)
+        before = Entry(failures=2, until=NOW - 1, last_success=NOW - 99)
+        entry = record(before, Verdict.PAUSE, "http_429", NOW, pause_s=30)
+        assert entry == Entry(until=NOW + 30, reason="http_429", last_success=NOW - 99)
 
     def test_neutral_outcome_releases_the_lease_only(self) -> None:
         """A probe that learned nothing lets the next process probe; nothing else changes."""

@@ -15,7 +15,7 @@ once and not on every command. This module holds the decisions, on plain data:
 failure). Failures that happen while a backoff is already recorded (several processes
 failing at once) do not count again. A ``Retry-After`` pause is carried the same way, for
 as long as the server asked (capped by the sink). Any answer from the server, success
-or 4xx, resets the destination.
+or 4xx, resets the destination (only a success counts as "last delivered").
 
 **Probing.** When a skip period ends, the first process to look takes a probe lease of
 :data:`LEASE_S` seconds and tries the network; the others keep skipping until it reports
@@ -98,7 +98,8 @@ SUCCESS_REFRESH_S: Final = 60.0
 class Verdict(enum.Enum):
     """What one delivery outcome says about the destination."""
 
-    UP = "up"  # the server answered (2xx, 3xx, 4xx...)
+    UP = "up"  # delivered
+    REACHABLE = "reachable"  # the server answered but did not take the events (4xx, 3xx...)
     DOWN = "down"  # the network or the endpoint is down
     PAUSE = "pause"  # the server asked us to wait (Retry-After)
     NEUTRAL = "neutral"  # nothing was learned
@@ -120,7 +121,7 @@ class Entry:
         failures: consecutive failed periods (0 when healthy or paused by the server).
         until: epoch seconds until which to skip; 0 when there is nothing to skip.
         reason: the last failure reason word (a key of :data:`REASON_WORDS`), or ``""``.
-        last_success: epoch seconds of the last answer from the server, if any.
+        last_success: epoch seconds of the last delivery the server accepted, if any.
         lease_until: epoch seconds until which one process holds the probe; 0 if none.
     """
 
@@ -161,7 +162,7 @@ def verdict(kind: str, reason: str = "", pause_s: float = 0.0) -> Verdict:
         return Verdict.DOWN
     if reason in _NEUTRAL_REASONS or kind not in ("dropped", "failed"):
         return Verdict.NEUTRAL
-    return Verdict.UP  # any other answer (4xx, redirect, 408, 429...) came from the server
+    return Verdict.REACHABLE  # any other answer (4xx, redirect, 408, 429...)
 
 
 def _plausible(entry: Entry, now: float) -> Entry:
@@ -200,15 +201,17 @@ def record(
     """
     current = _plausible(entry if entry is not None else HEALTHY, now)
     released = attrs.evolve(current, lease_until=0.0)
+    last = current.last_success
+    healthy = not current.until and not current.failures
     if outcome is Verdict.UP:
-        last = current.last_success
-        healthy = not current.until and not current.failures
         if healthy and last is not None and now - last < SUCCESS_REFRESH_S:
             return None
         return Entry(last_success=now)
+    if outcome is Verdict.REACHABLE:
+        return None if healthy and current == released else Entry(last_success=last)
     if outcome is Verdict.PAUSE:
         word = reason if reason in REASON_WORDS else ""
-        return Entry(until=now + min(pause_s, MAX_SKIP_S), reason=word, last_success=now)
+        return Entry(until=now + min(pause_s, MAX_SKIP_S), reason=word, last_success=last)
     if outcome is Verdict.DOWN:
         if now < current.until:  # another process already recorded this period
             return None if current == released else released
