@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,29 @@ def status_report(project_dir: Path | None = None) -> dict[str, Any]:
         "endpoint_source": found.endpoint_source,
         "endpoint_problem": _endpoint_problem(found),
         "destinations": [d.report() for d in _destinations(found, names)],
+        "delivery": _delivery(found, names),
     }
+
+
+def _delivery(found: runtime.Settings, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per usable network destination: paused after failures, or when it last worked."""
+    from visivo.telemetry.sinks.backoff import delivery_status, destination_key
+    from visivo.telemetry.sinks.delivery_state import StateStore
+
+    state_dir = runtime.delivery_state_dir(found)
+    if state_dir is None or not found.decision.enabled:
+        return []
+    entries = StateStore(state_dir).load()
+    now = time.time()
+    return [
+        {
+            "sink": destination.sink,
+            "url": redact(destination.url),
+            **delivery_status(entries.get(destination_key(destination.url)), now),
+        }
+        for destination in _destinations(found, names)
+        if destination.problem is None and destination.url
+    ]
 
 
 def _endpoint_problem(found: runtime.Settings) -> str | None:
@@ -166,16 +189,38 @@ def _render(report: dict[str, Any]) -> str:
     lines += [_destination_line(destination) for destination in report["destinations"]]
     if report["endpoint"] and "http" not in report["sink"].split(","):
         lines.append(f"Endpoint: {report['endpoint']} (not used by this sink)")
+    lines += [
+        f"Delivery: {destination['sink']}: {destination['summary']}"
+        for destination in report["delivery"]
+    ]
     return "\n".join(lines)
 
 
 @telemetry.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option(
+    "--retry-now",
+    is_flag=True,
+    help="Forget earlier delivery failures, so that the next command sends again.",
+)
 @_project_dir_option
-def status(as_json: bool, project_dir: Path | None) -> None:
+def status(as_json: bool, retry_now: bool, project_dir: Path | None) -> None:
     """Show whether telemetry is on, why, and where events would go."""
+    if retry_now:
+        _retry_now(project_dir, quiet=as_json)
     report = status_report(project_dir)
     click.echo(json.dumps(report, indent=2) if as_json else _render(report))
+
+
+def _retry_now(project_dir: Path | None, *, quiet: bool) -> None:
+    from visivo.telemetry.sinks.delivery_state import StateStore, Written, clear_backoff
+
+    state_dir = runtime.delivery_state_dir(runtime.read_settings(project_dir))
+    written = Written.UNCHANGED if state_dir is None else clear_backoff(StateStore(state_dir))
+    if written in (Written.BUSY, Written.FAILED):
+        raise click.ClickException("could not clear the delivery backoff: try again")
+    if not quiet:
+        click.echo("Delivery backoff cleared: the next command sends again.\n")
 
 
 @telemetry.command()

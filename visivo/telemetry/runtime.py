@@ -67,6 +67,7 @@ __all__ = [
     "capture_only",
     "command_name",
     "counters",
+    "delivery_state_dir",
     "flush",
     "home_dir",
     "read_settings",
@@ -413,6 +414,13 @@ def _make_metadata() -> Metadata:
     return attrs.evolve(Metadata.for_this_process(), visivo_version=version)
 
 
+def delivery_state_dir(found: Settings) -> Path | None:
+    """Where network sinks keep their delivery state: beside the global config file."""
+    if found.global_settings is None:
+        return None
+    return Path(found.global_settings.reading.location).parent
+
+
 def start(
     project_dir: str | os.PathLike[str] | None = None,
     *,
@@ -539,6 +547,7 @@ def _decide(project_dir: str | os.PathLike[str] | None, project_setting: object)
             env=os.environ if given.env is None else given.env,
             warn=_warn,
             report=count_error,
+            state_dir=delivery_state_dir(found),
         )
         _install(found, resolved, decided=True)
         _install_sigterm_handler()
@@ -637,7 +646,20 @@ def _stop(timeout: float, *, withdraw: bool = False) -> bool:
     finished = pipeline.batcher.shutdown(timeout)
     if finished:
         pipeline.resolved.sink.close(max(deadline - time.monotonic(), 0.0))
+    else:
+        _tell_abandoned(pipeline.resolved.sink)
     return finished
+
+
+def _tell_abandoned(sink: Sink) -> None:
+    """The batcher's thread was left behind: let sinks that keep delivery state know."""
+    for member in members(sink):
+        abandoned = getattr(member, "abandoned", None)
+        if callable(abandoned):
+            try:
+                abandoned()
+            except Exception:  # noqa: BLE001 - never break the host at exit
+                count_error("abandoned")
 
 
 def shutdown(timeout: float = 1.0) -> bool:
@@ -724,6 +746,11 @@ def _print_summary() -> None:
         snapshot = counters()
         if snapshot.enqueued:
             _warn(f"visivo-telemetry: {snapshot.summary()}")
+            from visivo.telemetry.sinks.backoff import explain
+
+            hint = explain(snapshot.dropped)
+            if hint is not None:
+                _warn(f"visivo-telemetry: {hint}")
     except Exception:  # noqa: BLE001 - never break the host at exit
         count_error("summary")
 

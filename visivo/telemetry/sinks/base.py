@@ -24,6 +24,8 @@ class Sink(Protocol):
       thread when a tracked command starts. May raise (counted).
     - ``finish_by(deadline)``: a ``time.monotonic()`` deadline set at shutdown; a ``send``
       in progress or started later gives up by then.
+    - ``abandoned()``: at shutdown, the batcher's thread did not finish in time and is
+      left behind (e.g. in a name lookup); called once, on the shutting-down thread.
     - ``counters()``: a snapshot with ``events_sent``, ``events_dropped`` and
       ``events_failed`` (by reason), merged into ``visivo.telemetry.counters()``.
     """

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import attrs
@@ -58,11 +59,14 @@ class SinkOptions:
         endpoint: the http endpoint, already chosen from the environment or global file
             (empty when none is configured).
         env: the environment: proxy settings and the posthog and otlp sinks' variables.
+        state_dir: where network sinks keep the delivery state shared by processes
+            (``~/.visivo``); ``None`` keeps no state.
     """
 
     argument: str | None
     endpoint: str
     env: Mapping[str, str]
+    state_dir: Path | None = None
 
 
 SinkFactory = Callable[[SinkOptions], Sink]
@@ -129,7 +133,7 @@ def _builtin(name: str, options: SinkOptions) -> Sink | str:
     from visivo.telemetry.sinks.network.destinations import build_sink, destination_for
 
     destination = destination_for(name, endpoint=options.endpoint, env=options.env)
-    network_sink: Sink = build_sink(destination, options.env)
+    network_sink: Sink = build_sink(destination, options.env, state_dir=options.state_dir)
     return network_sink
 
 
@@ -179,6 +183,7 @@ def resolve(
     env: Mapping[str, str],
     warn: Callable[[str], None],
     report: Report | None = None,
+    state_dir: Path | None = None,
 ) -> ResolvedSink:
     """Build the sink for a comma-separated spec such as ``"http,stderr"``.
 
@@ -214,7 +219,7 @@ def resolve(
     sinks: list[Sink] = []
     names: list[str] = []
     for name, factory, argument in factories:
-        options = SinkOptions(argument=argument, endpoint=endpoint, env=env)
+        options = SinkOptions(argument=argument, endpoint=endpoint, env=env, state_dir=state_dir)
         try:
             built = factory(options)
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break the host

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 from urllib.parse import unquote, urlunsplit
@@ -238,12 +239,20 @@ def build_sink(
     destination: Destination,
     env: Mapping[str, str],
     *,
+    state_dir: Path | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> NetworkSink:
     """The network sink for ``destination``; inert when it has a problem.
 
-    ``env`` is read for proxy settings only; ``clock`` is for tests (see NetworkSink).
+    ``env`` is read for proxy settings only; ``state_dir`` holds the delivery state that
+    lets processes skip a destination found down (None: keep none); ``clock`` is for
+    tests (see NetworkSink).
     """
+    gate = None
+    if state_dir is not None and destination.problem is None and destination.url:
+        from visivo.telemetry.sinks.gate import DeliveryGate
+
+        gate = DeliveryGate(state_dir, destination.url)
     from visivo.telemetry.sinks.network.native import NATIVE
     from visivo.telemetry.sinks.network.otlp import OTLP
     from visivo.telemetry.sinks.network.posthog import posthog_format
@@ -261,4 +270,5 @@ def build_sink(
         compression=destination.compression,
         problem=destination.problem,
         clock=clock,
+        gate=gate,
     )

@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 
     import urllib3
 
+    from visivo.telemetry.sinks.gate import DeliveryGate
 __all__ = [
     "GZIP_MIN_BYTES",
     "MAX_BODY_BYTES",
@@ -197,6 +198,8 @@ class NetworkSink:
             the problem, else ``invalid_settings``).
         user_agent: The ``User-Agent`` header.
         clock: Monotonic seconds; drives the deadline and ``Retry-After`` pauses.
+        gate: Remembers across processes that the destination is down or paused, and
+            makes this sink skip it meanwhile (see ``DeliveryGate``); ``None``: never skip.
     """
 
     def __init__(
@@ -212,6 +215,7 @@ class NetworkSink:
         problem: str | None = None,
         user_agent: str = f"visivo-telemetry/{__version__}",
         clock: Callable[[], float] = time.monotonic,
+        gate: DeliveryGate | None = None,
     ) -> None:
         if not (math.isfinite(timeout) and timeout > 0):
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
@@ -227,6 +231,8 @@ class NetworkSink:
         }
         self._compression = compression
         self._clock = clock
+        self._gate = gate
+        self._in_flight = False
         self._endpoint = parse_endpoint(url)
         self._proxy_url: str | None = None
         self._proxy_headers: dict[str, str] = {}
@@ -352,6 +358,11 @@ class NetworkSink:
         if start < self._paused_until:
             self._count(Verdict("dropped", PAUSED), _signals(batch))
             return
+        # The delivery gate: skip a destination that other processes found down.
+        skip = self._gate.skip_reason() if self._gate is not None else None
+        if skip is not None:
+            self._count(Verdict("dropped", skip), _signals(batch))
+            return
         bodies = self._bodies(batch)
         loading = 0.0
         pool = self._pool
@@ -367,14 +378,31 @@ class NetworkSink:
             loading = self._clock() - before
         deadline = min(start + self._timeout + loading, self._finish_by)
         shared: Verdict | None = None
-        for body in bodies:
-            verdict = shared or self._deliver(pool, body.data, deadline)
-            self._count(verdict, body.events)
-            if verdict.pause_s > 0:
-                self._paused_until = self._clock() + verdict.pause_s
-                shared = Verdict("dropped", PAUSED)
-            elif verdict.reason in _TRANSPORT_FAILURES:
-                shared = attrs.evolve(verdict, retry=False)
+        tried: Verdict | None = None  # the last answer that came from the network
+        self._in_flight = True
+        try:
+            for body in bodies:
+                verdict = shared or self._deliver(pool, body.data, deadline)
+                tried = tried if shared else verdict
+                self._count(verdict, body.events)
+                if verdict.pause_s > 0:
+                    self._paused_until = self._clock() + verdict.pause_s
+                    shared = Verdict("dropped", PAUSED)
+                elif verdict.reason in _TRANSPORT_FAILURES:
+                    shared = attrs.evolve(verdict, retry=False)
+        finally:
+            self._in_flight = False
+        if self._gate is not None and tried is not None:
+            self._gate.report(tried.kind, tried.reason, tried.pause_s)
+
+    def abandoned(self) -> None:
+        """At exit, the sending thread was left behind: tell the gate if it was mid-send.
+
+        A name lookup that never returns cannot be interrupted; without this, every
+        process would wait for it again. Called once, from the exiting thread.
+        """
+        if self._in_flight and self._gate is not None:
+            self._gate.report("failed", TIMEOUT)
 
     def _bodies(self, batch: Sequence[Envelope]) -> list[_Body]:
         """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts.
@@ -418,6 +446,8 @@ class NetworkSink:
         """
         if self._inert_reason is not None or self._closed or self._pool is not None:
             return
+        if self._gate is not None and self._gate.backing_off():
+            return  # most likely no network: only the one process that probes pays for it
         self._build_pool()
 
     def _build_pool(self) -> urllib3.PoolManager:
@@ -553,4 +583,5 @@ class NetworkSink:
         """
         self._pool = None
         self._lock = threading.Lock()
+        self._in_flight = False  # the parent's send, not ours
         self._reset_counts()
