@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from visivo.telemetry.sinks import http
 from visivo.telemetry.sinks.backoff import (
     DOWN_REASONS,
     LEASE_S,
@@ -33,6 +32,7 @@ from visivo.telemetry.sinks.backoff import (
     take_lease,
     verdict,
 )
+from visivo.telemetry.sinks.network import answers as http
 
 NOW = 1_800_000_000.0
 

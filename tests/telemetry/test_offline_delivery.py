@@ -346,7 +346,8 @@ class TestStatus:
             assert line.endswith("after 1 failure (timed out); never delivered")
             report = json.loads(run_cli(["status", "--json"], env=env, cwd=home).stdout)
             (destination,) = report["delivery"]
-            assert destination["url"] == hole.url and destination["sink"] == "http"
+            assert destination["url"] == hole.url
+            assert destination["sink"] == "http"
             assert (destination["state"], destination["failures"]) == ("backoff", 1)
             assert destination["reason"] == "timeout"
             assert hole.accepted == 0  # neither status command sent anything
