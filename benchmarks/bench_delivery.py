@@ -37,7 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import BlackHole, Collector, Reply, refused_port  # noqa: E402
+# FLOOR is imported by benchmarks/peers/floor.py (compare.py), so loading this module
+# stays cheap: the loopback servers (and trustme) are imported where they are used.
 
 FLOOR = r'''
 import atexit, gzip, json, threading, time, uuid
@@ -214,6 +215,8 @@ def run(code: str, url: str) -> subprocess.CompletedProcess[str]:
 
 @contextmanager
 def endpoint(name: str) -> Iterator[str]:
+    from tests.servers import BlackHole, Collector, Reply, refused_port
+
     if name == "refused":
         yield f"http://127.0.0.1:{refused_port()}/"
     elif name == "black hole":
@@ -239,6 +242,8 @@ def exit_delay(kind: str, name: str, mode: str) -> float:
 
 
 def burst(kind: str, n: int) -> dict[str, float]:
+    from tests.servers import Collector
+
     with Collector() as collector:
         done = run(child(kind, collector.url, BURST_TAIL, N=n), collector.url)
         if done.returncode != 0:
