@@ -18,7 +18,8 @@ after its last emit is killed and reported as "≥ N s (hung)".
 - burst: N events as fast as one thread can, then the documented flush: events the
   collector received by the end of the flush per second, and events never received;
 - caller: µs per emit on the calling thread, delivering and with the kill switch;
-- import: seconds of ``python -c "import ..."`` over ``python -c pass``.
+- import: ms of ``python -c "import ..."`` over ``python -c pass`` (median of 5 pairs
+  per process, so the cell is a median of medians).
 
 Writes ``compare.md``, ``compare.json`` and PNG charts into ``--out``
 (benchmarks/results by default); charts are skipped with a note without matplotlib.
@@ -63,6 +64,7 @@ PROMISE_S = 1.0
 SLOW_S = 2.0
 STARTUP_ALLOWANCE_S = 30.0  # a child gets this long to reach its last emit
 SETTLE_S = 0.5
+IMPORT_PAIRS = 5  # (pass, import) pairs per import trial; the trial is their median
 DROP_ENV_PREFIXES = ("VISIVO_", "DO_NOT_TRACK", "OTEL_", "POSTHOG_", "SEGMENT_")
 PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
@@ -235,12 +237,14 @@ def import_trial(cfg: Config, adapter: str) -> Trial:
     module = importlib.import_module(f"peers.{adapter}")
     with tempfile.TemporaryDirectory(prefix="compare-") as home:
         env = child_env(module, "http://127.0.0.1:9/", disabled=False, home=home)
-        base = _python_c("pass", env)
+        differences = []
         try:
-            with_import = _python_c(module.IMPORT, env)
+            for _ in range(IMPORT_PAIRS):
+                base = _python_c("pass", env)
+                differences.append(_python_c(module.IMPORT, env) - base)
         except subprocess.CalledProcessError as error:
             return Trial(None, error=str(error))
-    return Trial((with_import - base) * 1000)
+    return Trial(statistics.median(differences) * 1000)
 
 
 # --- the schedule ------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from tests.servers import Collector, Recorded, Reply
+from tests.servers import Collector, Recorded, Reply, _CollectorHandler, _QuietServer
 
 # A 200 every client accepts: posthog parses the body as JSON; OTLP/HTTP accepts any
 # success; ours and segment only read the status.
@@ -61,6 +61,13 @@ def _count_otlp(body: bytes, content_type: str) -> int:
     )
 
 
+class _NoDelayHandler(_CollectorHandler):
+    # The handler writes the status line and headers, then the body, in two sends. With
+    # Nagle's algorithm on, the body waits for the client's delayed ACK (~40 ms on Linux)
+    # and every request of every client pays it; real collectors set TCP_NODELAY.
+    disable_nagle_algorithm = True
+
+
 class CountingCollector(Collector):
     """Records ``(arrival wall time, events)`` per request, besides the request itself."""
 
@@ -70,6 +77,9 @@ class CountingCollector(Collector):
         self.arrivals: list[tuple[float, int]] = []
         self.count_errors: list[str] = []
         self._count_lock = threading.Lock()
+
+    def _make_server(self) -> _QuietServer:
+        return _QuietServer(self, _NoDelayHandler)
 
     def _record(self, request: Recorded) -> Reply:
         try:
