@@ -489,7 +489,7 @@ def charts(cfg: Config, cells: dict[str, Cell]) -> list[str]:
 
 
 def _exit_chart(plt: Any, cfg: Config, cells: dict[str, Cell]) -> str:
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 5), sharey=True)
     width = 0.8 / len(cfg.adapters)
     for ax, mode in zip(axes, MODES, strict=True):
         for i, adapter in enumerate(cfg.adapters):
@@ -512,16 +512,18 @@ def _exit_chart(plt: Any, cfg: Config, cells: dict[str, Cell]) -> str:
                     label=label(adapter) if j == 0 else None,
                 )
                 if hung:
-                    ax.text(x, cell.median * 1.15, "hung", ha="center", va="bottom", fontsize=7)
-        ax.axhline(PROMISE_S, color="red", linestyle="--", linewidth=1.2)
-        ax.text(
-            len(cfg.faults) - 0.45,
-            PROMISE_S * 1.08,
-            "1 s promise",
-            color="red",
-            ha="right",
-            va="bottom",
-            fontsize=8,
+                    ax.text(
+                        x,
+                        cell.median / 4,
+                        "hung",
+                        rotation=90,
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        bbox={"facecolor": "white", "pad": 1, "linewidth": 0},
+                    )
+        ax.axhline(
+            PROMISE_S, color="red", linestyle="--", linewidth=1.2, label="1 s: our exit promise"
         )
         ax.set_yscale("log")
         ax.set_ylim(0.01, cfg.hang_s * 2.5)
@@ -530,12 +532,13 @@ def _exit_chart(plt: Any, cfg: Config, cells: dict[str, Cell]) -> str:
         ax.set_xlabel("endpoint behaviour")
         ax.grid(axis="y", which="major", alpha=0.3)
     axes[0].set_ylabel("seconds from last emit to exit (log)")
-    axes[0].legend(loc="upper left", fontsize=7.5, framealpha=0.9)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
     fig.suptitle(
         f"Exit delay per endpoint fault (median of {cfg.runs}, min–max bars; "
         f"hatched = killed at {cfg.hang_s:.0f} s)"
     )
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     name = "compare_exit.png"
     fig.savefig(cfg.out / name)
     return name
@@ -567,8 +570,8 @@ def _burst_chart(plt: Any, cfg: Config, cells: dict[str, Cell]) -> str:
     ax.set_xlim(0, cfg.burst * 1.32)
     ax.set_xlabel(f"events of a {cfg.burst:,}-event burst (median of {cfg.runs})")
     ax.set_title("Burst: delivered and lost events (text: share lost, delivered events/s)")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    fig.legend(loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     name = "compare_burst.png"
     fig.savefig(cfg.out / name)
     return name
