@@ -42,8 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.servers import BlackHole, Collector, Reply, refused_port  # noqa: E402
-from tests.telemetry.sinks.wirekit import READERS  # noqa: E402
+# FLOOR is imported by benchmarks/peers/floor.py (compare.py), so loading this module
+# stays cheap: the loopback servers (and trustme) are imported where they are used.
 
 # Each Visivo burst kind is a network sink; the path tells the reader which format came.
 SINK_KINDS = {"visivo http": "http", "visivo posthog": "posthog", "visivo otlp": "otlp"}
@@ -234,6 +234,8 @@ def run(code: str, url: str, sink: str = "http") -> subprocess.CompletedProcess[
 
 @contextmanager
 def endpoint(name: str) -> Iterator[str]:
+    from tests.servers import BlackHole, Collector, Reply, refused_port
+
     if name == "refused":
         yield f"http://127.0.0.1:{refused_port()}/"
     elif name == "black hole":
@@ -260,6 +262,9 @@ def exit_delay(kind: str, name: str, mode: str) -> float:
 
 def burst(kind: str, n: int) -> dict[str, float]:
     sink = SINK_KINDS.get(kind, "http")
+    from tests.servers import Collector
+    from tests.telemetry.sinks.wirekit import READERS
+
     with Collector() as collector:
         # The floor's queue holds the whole burst too, so both deliver every event.
         code = child(kind, collector.url, BURST_TAIL, N=n, MAX_QUEUE=max(n, 10_000))
