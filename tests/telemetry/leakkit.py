@@ -235,3 +235,12 @@ def send_each(signal_name: str, keyword: str, values: list[object]) -> int:
     for value in values:
         signal.send("test", **{**base, keyword: value})
     return len(values)
+
+
+def draw_case(data: st.DataObject, marker: str) -> tuple[Any, dict[str, Any], str, list[object]]:
+    """A signal, its normal payload, one of its keywords (or an unknown one) and the
+    values that carry ``marker`` under that keyword."""
+    signal, keywords, base = SIGNALS[data.draw(st.sampled_from(sorted(SIGNALS)))]
+    keyword = data.draw(st.sampled_from([*keywords, "unknown_keyword"]))
+    text = data.draw(shaped(marker, for_route=keyword == "route"))
+    return signal, base, keyword, values_for(keyword, text, marker)

@@ -281,9 +281,7 @@ def test_urllib3_is_imported_by_the_telemetry_thread_only(tmp_path: Path) -> Non
         "def audit(event, args):\n"
         "    if event == 'import' and args[0] == 'urllib3':\n"
         "        importers.append(threading.current_thread().name)\n"
-        "sys.addaudithook(audit)\n"
-        + LONG_INTERVAL
-        + "import visivo.telemetry as telemetry\n"
+        "sys.addaudithook(audit)\n" + LONG_INTERVAL + "import visivo.telemetry as telemetry\n"
         "from visivo.events import command_finished\n"
         "telemetry.start()\n"
         "before = 'urllib3' in sys.modules\n"

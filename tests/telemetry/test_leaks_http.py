@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.telemetry.leakkit import SIGNALS, markers, shaped, values_for
+from tests.telemetry.leakkit import draw_case, markers
 from visivo.telemetry import runtime
 from visivo.telemetry.sinks.network import HttpSink
 
@@ -80,11 +80,7 @@ def test_marker_never_reaches_the_collector(
     collector: Recorder, data: st.DataObject, marker: str
 ) -> None:
     """No marker sent under any keyword of any signal appears in an http request body."""
-    signal_name = data.draw(st.sampled_from(sorted(SIGNALS)))
-    signal, keywords, base = SIGNALS[signal_name]
-    keyword = data.draw(st.sampled_from([*keywords, "unknown_keyword"]))
-    text = data.draw(shaped(marker, for_route=keyword == "route"))
-    values = values_for(keyword, text, marker)
+    signal, base, keyword, values = draw_case(data, marker)
     for value in values:
         signal.send("test", **{**base, keyword: value})
     assert runtime.flush(5.0)

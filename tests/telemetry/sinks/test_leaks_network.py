@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.servers import Collector
-from tests.telemetry.leakkit import SIGNALS, markers, shaped, values_for
+from tests.telemetry.leakkit import draw_case, markers
 from tests.telemetry.sinks.test_network_sinks import PATHS, SINKS, sink_for
 from tests.telemetry.sinks.wirekit import READERS
 from visivo.telemetry import runtime
@@ -35,11 +35,7 @@ def test_marker_never_reaches_any_wire(
     collector: Collector, data: st.DataObject, marker: str
 ) -> None:
     """No marker sent under any keyword of any signal appears in any sink's request body."""
-    signal_name = data.draw(st.sampled_from(sorted(SIGNALS)))
-    signal, keywords, base = SIGNALS[signal_name]
-    keyword = data.draw(st.sampled_from([*keywords, "unknown_keyword"]))
-    text = data.draw(shaped(marker, for_route=keyword == "route"))
-    values = values_for(keyword, text, marker)
+    signal, base, keyword, values = draw_case(data, marker)
     seen = len(collector.requests)
     runtime.reset()
     runtime.start_with_sink(
