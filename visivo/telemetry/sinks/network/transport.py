@@ -569,6 +569,13 @@ class NetworkSink:
         if pool is not None:
             # close must never raise, and an idle socket that fails to close loses nothing.
             try:
+                # urllib3 2.x's PoolManager.clear() only forgets its connection pools (their
+                # container has no dispose function), leaving idle sockets to the garbage
+                # collector and a ResourceWarning: close each pool's connections first.
+                for key in list(pool.pools.keys()):
+                    connection_pool = pool.pools.get(key)
+                    if connection_pool is not None:
+                        connection_pool.close()
                 pool.clear()
             except Exception:  # noqa: BLE001 - counted in counters().close_errors
                 with self._lock:
