@@ -41,7 +41,7 @@ COMMAND = (
 )
 STATE_COST = """
 import time
-import visivo.telemetry.runtime, visivo.telemetry.sinks.network.transport  # start() imports these anyway
+import visivo.telemetry.runtime, visivo.telemetry.sinks.network.transport  # start() loads both
 started = time.perf_counter()
 from visivo.telemetry.sinks.gate import DeliveryGate
 gate = DeliveryGate(__import__("pathlib").Path({state_dir!r}), {url!r})

@@ -137,3 +137,34 @@ def combine(
         batcher=batcher,
         sink=sink,
     )
+
+
+def signal_counts(
+    counts: BatcherCounters, *, held: int, failed: Mapping[str, int], stopped: bool
+) -> BatcherCounters:
+    """The batcher's counts, with what the export path holds or lost moved to its place.
+
+    The batcher counts an item exported once the export returns; a merged request then
+    waits in the window (``held``: still queued, or dropped as ``exit_deadline`` once the
+    pipeline ``stopped``), and a send that raised lost its signals (``failed``, by
+    exception type).
+    """
+    if not held and not failed:
+        return counts
+    lost = dict(failed)
+    exported = counts.exported - held - sum(lost.values())
+    dropped = dict(counts.dropped)
+    queued = counts.queued
+    if stopped and held:
+        dropped[EXIT_DEADLINE] = dropped.get(EXIT_DEADLINE, 0) + held
+    else:
+        queued += held
+    for reason, count in counts.failed.items():
+        lost[reason] = lost.get(reason, 0) + count
+    return attrs.evolve(
+        counts,
+        exported=exported,
+        queued=queued,
+        dropped=MappingProxyType(dropped),
+        failed=MappingProxyType(lost),
+    )

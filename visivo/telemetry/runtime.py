@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from visivo.events.signals import command_finished, command_started, request_finished
-from visivo.telemetry import notice
+from visivo.telemetry import exit_signal, notice
 from visivo.telemetry._version import __version__
-from visivo.telemetry.batcher import EXIT_DEADLINE, Batcher, BatcherCounters
-from visivo.telemetry.counters import Counters, combine, delivery_counts, members
+from visivo.telemetry.batcher import Batcher
+from visivo.telemetry.counters import Counters, combine, delivery_counts, members, signal_counts
 from visivo.telemetry.policy.aggregate import RequestWindow
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
@@ -686,49 +686,22 @@ def _at_exit() -> None:
 
 
 def _install_sigterm_handler() -> None:
-    """Deliver the last batch on SIGTERM too, where the host left SIGTERM alone.
-
-    Only from the main thread (where Python allows it), not on Windows (no SIGTERM
-    from outside), and only over the default action: a host's own handler is never
-    replaced, and a host that installs one later replaces ours.
-    """
+    """Deliver the last batch on SIGTERM too, where the host left SIGTERM alone."""
     global _sigterm_installed
-    if sys.platform == "win32" or threading.current_thread() is not threading.main_thread():
-        return
-    import signal as signals  # not loaded by a disabled start
-
-    if signals.getsignal(signals.SIGTERM) is not signals.SIG_DFL:
-        return
-    signals.signal(signals.SIGTERM, _on_sigterm)
-    _sigterm_installed = True
+    _sigterm_installed = exit_signal.install(_on_sigterm) or _sigterm_installed
 
 
 def _uninstall_sigterm_handler() -> None:
     global _sigterm_installed
-    if not _sigterm_installed or threading.current_thread() is not threading.main_thread():
-        return
-    import signal as signals
-
-    _sigterm_installed = False
-    if signals.getsignal(signals.SIGTERM) is _on_sigterm:
-        signals.signal(signals.SIGTERM, signals.SIG_DFL)
+    if _sigterm_installed and exit_signal.uninstall(_on_sigterm):
+        _sigterm_installed = False
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
     """Flush within the exit budget, then die of SIGTERM as the default action would."""
-    import signal as signals
-
-    try:
-        # This runs on the main thread between two bytecodes, maybe inside one of
-        # telemetry's own locks: deliver from another thread, waiting a bounded time.
-        worker = threading.Thread(target=shutdown, args=(EXIT_TIMEOUT_S,), daemon=True)
-        worker.start()
-        worker.join(EXIT_TIMEOUT_S + SINK_MARGIN_S)
-    except Exception:  # noqa: BLE001 - the process is going down either way
-        count_error("sigterm")
-    finally:
-        signals.signal(signals.SIGTERM, signals.SIG_DFL)
-        os.kill(os.getpid(), signals.SIGTERM)
+    exit_signal.deliver_then_die(
+        lambda: shutdown(EXIT_TIMEOUT_S), EXIT_TIMEOUT_S + SINK_MARGIN_S, count_error
+    )
 
 
 def _print_summary() -> None:
@@ -762,41 +735,16 @@ def counters() -> Counters:
     if pipeline is None:
         return Counters(errors=errors)
     return combine(
-        _signal_counts(pipeline, stopped=pipeline is not _pipeline),
+        signal_counts(
+            pipeline.batcher.counters(),
+            held=pipeline.window.requests,
+            failed=pipeline.failed,
+            stopped=pipeline is not _pipeline,
+        ),
         delivery_counts(pipeline.resolved.sink),
         errors,
         pipeline.invalid,
         withdrawn=pipeline.withdrawn_count,
-    )
-
-
-def _signal_counts(pipeline: _Pipeline, *, stopped: bool) -> BatcherCounters:
-    """The batcher's counts, with what the export path holds or lost moved to its place.
-
-    The batcher counts an item exported once ``_export`` returns; a request then waits in
-    the window (still queued, or dropped as ``exit_deadline`` if shutdown gave up first),
-    and a send that raised lost its signals (failed, by exception type).
-    """
-    counts = pipeline.batcher.counters()
-    held = pipeline.window.requests
-    failed = dict(pipeline.failed)
-    if not held and not failed:
-        return counts
-    exported = counts.exported - held - sum(failed.values())
-    dropped = dict(counts.dropped)
-    queued = counts.queued
-    if stopped and held:
-        dropped[EXIT_DEADLINE] = dropped.get(EXIT_DEADLINE, 0) + held
-    else:
-        queued += held
-    for reason, lost in counts.failed.items():
-        failed[reason] = failed.get(reason, 0) + lost
-    return attrs.evolve(
-        counts,
-        exported=exported,
-        queued=queued,
-        dropped=MappingProxyType(dropped),
-        failed=MappingProxyType(failed),
     )
 
 
