@@ -11,8 +11,9 @@ PACKAGES = ("visivo-telemetry", "blinker", "urllib3")
 IMPORT = "import visivo.telemetry, visivo.events"
 KILL_SWITCH = "DO_NOT_TRACK=1"
 
-# The one line to change to measure another sink: "posthog" would read VISIVO_POSTHOG_HOST.
-SINK = "http"
+# The sink that ships as the default, pointed at the loopback collector; "http" (the
+# native format, VISIVO_TELEMETRY_ENDPOINT) is the one line to change for the other.
+SINK = "posthog"
 ENDPOINT_ENV = {"http": "VISIVO_TELEMETRY_ENDPOINT", "posthog": "VISIVO_POSTHOG_HOST"}[SINK]
 
 
