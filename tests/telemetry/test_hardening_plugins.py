@@ -43,6 +43,10 @@ PLUGIN_MODULE = textwrap.dedent(
         return BlockingClose()
 
 
+    def counting_factory(options):
+        return Counting()
+
+
     class Raising:
         def send(self, batch):
             raise ValueError("boom from the plugin")
@@ -65,6 +69,30 @@ PLUGIN_MODULE = textwrap.dedent(
 
         def close(self, timeout):
             threading.Event().wait(STUCK_S)
+
+
+    class Snapshot:
+        def __init__(self, sent, dropped):
+            self.events_sent = sent
+            self.events_dropped = {"plugin_said_no": dropped} if dropped else {}
+            self.events_failed = {}
+
+
+    class Counting:
+        # Delivers one event of each batch, drops the rest, and counts both.
+
+        def __init__(self):
+            self.sent = self.dropped = 0
+
+        def send(self, batch):
+            self.sent += 1
+            self.dropped += len(batch) - 1
+
+        def counters(self):
+            return Snapshot(self.sent, self.dropped)
+
+        def close(self, timeout):
+            pass
     """
 )
 
@@ -74,6 +102,7 @@ ENTRY_POINTS = {
     "raising": "raising_factory",
     "slowplugin": "slow_factory",
     "blockclose": "blocking_close_factory",
+    "counting": "counting_factory",
 }
 
 # Starts telemetry, tracks one command, reports, then exits (running the exit path).
@@ -91,7 +120,8 @@ HOST = textwrap.dedent(
     if "--flush" in sys.argv:
         telemetry.flush(3.0)
     snapshot = telemetry.counters()
-    report = {"start_s": start_s, "errors": dict(snapshot.errors), "failed": dict(snapshot.failed)}
+    report = {"start_s": start_s, "errors": dict(snapshot.errors), "failed": dict(snapshot.failed),
+              "sent": snapshot.sent, "dropped": dict(snapshot.dropped)}
     print(json.dumps(report), flush=True)
     """
 )
@@ -194,3 +224,19 @@ def test_debug_switch_prints_swallowed_tracebacks(
         assert "ValueError: boom from the plugin" in done.stderr
     else:
         assert done.stderr == ""
+
+
+def test_a_plugins_own_counts_reach_telemetry_counters(plugin_site: Path, tmp_path: Path) -> None:
+    """A plugin that counts what it delivered is read back, from its own thread."""
+    code = HOST.replace(
+        'with track_command("run"):\n    pass\n',
+        'for _ in range(3):\n    with track_command("run"):\n        pass\n',
+    )
+    assert code != HOST
+    environment = clean_env(tmp_path, VISIVO_TELEMETRY_SINK="counting")
+    environment["PYTHONPATH"] = f"{plugin_site}:{environment['PYTHONPATH']}"
+    done = run([sys.executable, "-c", code, "--flush"], env=environment, cwd=tmp_path, timeout=15)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["sent"] == 1
+    assert report["dropped"] == {"plugin_said_no": 2}

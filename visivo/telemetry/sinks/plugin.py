@@ -49,7 +49,9 @@ class PluginSink:
     While a call that timed out is still running, later batches fail at once
     (:class:`PluginBusyError`). Whatever plugin code raises, even ``SystemExit``, is
     passed to ``report`` (which counts it) and ends as an ``Exception`` the batcher
-    counts. A factory that raised is not tried again.
+    counts. A factory that raised is not tried again. A plugin that counts what it
+    delivered (``counters()``) is read after each send, on the same helper thread, and
+    :meth:`counters` returns that snapshot.
 
     Args:
         name: the name the plugin was selected by, for messages.
@@ -66,6 +68,7 @@ class PluginSink:
         self._building: threading.Thread | None = None
         self._busy: threading.Thread | None = None
         self._finish_by = math.inf
+        self._counts: object = None
         reset_in_child(self._after_fork_in_child)
 
     def _after_fork_in_child(self) -> None:
@@ -87,7 +90,27 @@ class PluginSink:
         """Hand the batch to the plugin; raise (to be counted) if it fails or is late."""
         sink = self._built()
         envelopes = list(batch)
-        self._call("send", lambda: sink.send(envelopes), self._budget())
+
+        def deliver() -> None:
+            try:
+                sink.send(envelopes)
+            finally:
+                self._read_counts(sink)
+
+        self._call("send", deliver, self._budget())
+
+    def counters(self) -> object:
+        """The plugin's own counts as of its last send, or None when it keeps none."""
+        return self._counts
+
+    def _read_counts(self, sink: Sink) -> None:
+        # On the plugin's helper thread; a broken counters() costs its counts, not the send.
+        try:
+            read = getattr(sink, "counters", None)
+            if callable(read):
+                self._counts = read()
+        except BaseException as error:  # noqa: BLE001 - plugin code must not end our thread
+            self._emit("counters", error)
 
     def close(self, timeout: float) -> None:
         """Close the plugin's sink, waiting at most ``timeout`` seconds; never raises."""
