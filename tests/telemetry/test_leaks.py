@@ -24,7 +24,7 @@ from tests.telemetry.leakkit import (
     values_for,
 )
 from visivo.telemetry import runtime
-from visivo.telemetry.schema import INVALID
+from visivo.telemetry.limits import INVALID
 
 FUZZ = settings(
     max_examples=160,

@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from tests.support import clean_env, run_console_script
 from visivo.events.signals import command_finished, request_finished
 from visivo.telemetry import runtime, schema_doc
+from visivo.telemetry.limits import COMMAND_PATTERN, OBJECT_TYPE_PATTERN
 from visivo.telemetry.schema import (
-    COMMAND_PATTERN,
-    OBJECT_TYPE_PATTERN,
     CommandFinished,
     RequestFinished,
     event_keywords,

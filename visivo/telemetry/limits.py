@@ -2,7 +2,6 @@
 
 A leaf module (it imports nothing of ours), so that the schema's field declarations,
 the normalisers that enforce them and route templating can all share one definition.
-:mod:`visivo.telemetry.schema` re-exports every name.
 """
 
 from __future__ import annotations

@@ -30,7 +30,6 @@ from visivo.telemetry._version import __version__
 if TYPE_CHECKING:
     import cattrs
 from visivo.telemetry.limits import (
-    COMMAND_PATTERN,
     ENDPOINT_MAX_LENGTH,
     ENDPOINT_PATTERN,
     ERROR_TYPE_PATTERN,
@@ -51,22 +50,8 @@ from visivo.telemetry.policy.routes import UNMATCHED, normalize_method
 
 __all__ = [
     "BACKENDS",
-    "COMMAND_PATTERN",
-    "ENDPOINT_MAX_LENGTH",
-    "ENDPOINT_PATTERN",
-    "ERROR_TYPE_PATTERN",
     "EVENT_CLASSES",
-    "HTTP_METHODS",
-    "INVALID",
-    "MAX_COUNT",
-    "MAX_DURATION_MS",
-    "MAX_OBJECT_TYPES",
-    "OBJECT_TYPE_PATTERN",
-    "OTHER_METHOD",
-    "PYTHON_VERSION_PATTERN",
     "SCHEMA_VERSION",
-    "SESSION_ID_PATTERN",
-    "VERSION_PATTERN",
     "CommandFinished",
     "Envelope",
     "Metadata",

@@ -11,18 +11,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from visivo.telemetry.limits import (
+    ENDPOINT_MAX_LENGTH,
+    ENDPOINT_PATTERN,
+    HTTP_METHODS,
+    OTHER_METHOD,
+)
 from visivo.telemetry.policy.routes import (
     ID_PLACEHOLDER,
     MAX_SEGMENTS,
     normalize_method,
     template_path,
     template_rule,
-)
-from visivo.telemetry.schema import (
-    ENDPOINT_MAX_LENGTH,
-    ENDPOINT_PATTERN,
-    HTTP_METHODS,
-    OTHER_METHOD,
 )
 
 # The URL rules of Visivo 2.2.1's Flask app: rule, endpoint and methods, read from it.

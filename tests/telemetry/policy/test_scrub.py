@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from visivo.telemetry.limits import INVALID, MAX_COUNT, MAX_OBJECT_TYPES
 from visivo.telemetry.policy.routes import UNMATCHED
 from visivo.telemetry.policy.scrub import (
     COMMAND_KEYWORDS,
@@ -18,9 +19,6 @@ from visivo.telemetry.policy.scrub import (
     scrub_request,
 )
 from visivo.telemetry.schema import (
-    INVALID,
-    MAX_COUNT,
-    MAX_OBJECT_TYPES,
     CommandFinished,
     RequestFinished,
     to_wire,
