@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import clean_env, run_cli
 from visivo.telemetry import schema_doc
+from visivo.telemetry.docpage import replace_generated
 from visivo.telemetry.schema import (
     EVENT_CLASSES,
     CommandFinished,
@@ -24,6 +25,8 @@ from visivo.telemetry.schema import (
     _describe,
     to_wire,
 )
+from visivo.telemetry.schema_doc import BEGIN_MARKER as BEGIN
+from visivo.telemetry.schema_doc import END_MARKER as END
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "telemetry.md"
@@ -199,7 +202,7 @@ class TestPage:
     def test_page_embeds_the_generated_tables(self) -> None:
         """docs/telemetry.md holds exactly the current tables (run the --write command if not)."""
         page = PAGE.read_text(encoding="utf-8")
-        assert schema_doc.replace_generated(page, schema_doc.markdown_tables()) == page
+        assert replace_generated(page, schema_doc.markdown_tables(), begin=BEGIN, end=END) == page
 
     def test_page_lists_every_opt_out_and_sink(self) -> None:
         """The page names every opt-out switch and debug sink."""
@@ -219,10 +222,10 @@ class TestPage:
     def test_replace_needs_one_pair_of_markers(self) -> None:
         """Rewriting a page without markers, or with them reversed, is a ValueError."""
         with pytest.raises(ValueError, match="marker"):
-            schema_doc.replace_generated("no markers", "x")
+            replace_generated("no markers", "x", begin=BEGIN, end=END)
         reversed_page = f"{schema_doc.END_MARKER}\n{schema_doc.BEGIN_MARKER}\n"
         with pytest.raises(ValueError, match="marker"):
-            schema_doc.replace_generated(reversed_page, "x")
+            replace_generated(reversed_page, "x", begin=BEGIN, end=END)
 
     def test_write_and_check_commands(self, tmp_path: Path) -> None:
         """--check fails on a stale page, --write fixes it, then --check passes."""

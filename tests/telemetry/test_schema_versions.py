@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import clean_env, run_cli
-from visivo.telemetry import schema_doc
+from visivo.telemetry import schema_doc, schema_versions
 from visivo.telemetry.schema import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,7 +35,7 @@ def _sha256(path: Path) -> str:
 
 def test_published_files_are_frozen() -> None:
     """Each published version's file is byte for byte the one released."""
-    assert schema_doc.published_versions() == sorted(PUBLISHED)
+    assert schema_versions.published_versions() == sorted(PUBLISHED)
     for version, digest in PUBLISHED.items():
         assert _sha256(FOLDER / f"v{version}.json") == digest, (
             f"v{version}.json changed after it was published; publish a new version instead"
@@ -44,7 +44,7 @@ def test_published_files_are_frozen() -> None:
 
 def test_every_version_up_to_the_current_one_is_published() -> None:
     """Versions 1 to SCHEMA_VERSION are all published, none beyond."""
-    assert schema_doc.published_versions() == list(range(1, SCHEMA_VERSION + 1))
+    assert schema_versions.published_versions() == list(range(1, SCHEMA_VERSION + 1))
 
 
 def test_fields_changed_without_a_version_bump() -> None:
@@ -53,16 +53,16 @@ def test_fields_changed_without_a_version_bump() -> None:
     Fails when a field is added, removed, retyped or constrained differently without a
     bump of SCHEMA_VERSION; description texts may change freely.
     """
-    published = schema_doc.published_schema(SCHEMA_VERSION)
-    assert schema_doc.structure(schema_doc.json_schema()) == schema_doc.structure(published), (
-        "the event fields changed: bump SCHEMA_VERSION and publish (see CONTRIBUTING)"
-    )
+    published = schema_versions.published_schema(SCHEMA_VERSION)
+    assert schema_versions.structure(schema_doc.json_schema()) == schema_versions.structure(
+        published
+    ), "the event fields changed: bump SCHEMA_VERSION and publish (see CONTRIBUTING)"
 
 
 def test_each_file_names_its_version() -> None:
     """A published schema's $id and schema_version constant are its own version."""
-    for version in schema_doc.published_versions():
-        schema = schema_doc.published_schema(version)
+    for version in schema_versions.published_versions():
+        schema = schema_versions.published_schema(version)
         assert schema["$id"].endswith(f"-v{version}.json")
         for branch in schema["oneOf"]:
             event = schema["$defs"][branch["$ref"].rpartition("/")[2]]
@@ -79,20 +79,20 @@ def test_publish_refuses_to_change_a_published_version(tmp_path: Path) -> None:
     released = schema_doc.json_schema()
     released["$defs"]["command_finished_properties"]["properties"].pop("jobs")
     frozen = tmp_path / f"v{SCHEMA_VERSION}.json"
-    frozen.write_text(schema_doc.schema_text(released))
+    frozen.write_text(schema_versions.schema_text(released))
     with pytest.raises(ValueError, match="bump SCHEMA_VERSION"):
-        schema_doc.publish(tmp_path)
-    assert frozen.read_text() == schema_doc.schema_text(released)
+        schema_versions.publish(tmp_path)
+    assert frozen.read_text() == schema_versions.schema_text(released)
 
 
 def test_publish_writes_a_new_version_once(tmp_path: Path) -> None:
     """Publishing writes the current schema once and prints its digest; again, it does nothing."""
-    message = schema_doc.publish(tmp_path)
+    message = schema_versions.publish(tmp_path)
     path = tmp_path / f"v{SCHEMA_VERSION}.json"
     assert message is not None
     assert f'{SCHEMA_VERSION}: "{_sha256(path)}"' in message
     assert json.loads(path.read_text()) == schema_doc.json_schema()
-    assert schema_doc.publish(tmp_path) is None
+    assert schema_versions.publish(tmp_path) is None
 
 
 class TestCli:

@@ -11,7 +11,7 @@ from typing import Any
 import attrs
 import click
 
-from visivo.telemetry import notice, runtime, schema_doc
+from visivo.telemetry import notice, runtime, schema_doc, schema_versions
 from visivo.telemetry._version import __version__
 from visivo.telemetry.host import HOST_DISTRIBUTION, VersionSource
 from visivo.telemetry.integrations.click import instrument, untracked
@@ -245,10 +245,10 @@ def schema(output_format: str, schema_version: int | None) -> None:
         if output_format != "json":
             raise click.UsageError("--version needs --format json")
         try:
-            published = schema_doc.published_schema(schema_version)
+            published = schema_versions.published_schema(schema_version)
         except ValueError as error:
             raise click.UsageError(str(error)) from None
-        click.echo(schema_doc.schema_text(published), nl=False)
+        click.echo(schema_versions.schema_text(published), nl=False)
     elif output_format == "json":
         click.echo(json.dumps(schema_doc.json_schema(), indent=2, ensure_ascii=False))
     else:

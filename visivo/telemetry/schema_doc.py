@@ -10,33 +10,26 @@ undocumented field cannot ship.
 between the page's generated markers and publishes the current version's JSON Schema
 (``--check`` only reports whether anything differs).
 
-Published versions: the JSON Schema of every ``SCHEMA_VERSION`` ever released is kept as
-``visivo/telemetry/schemas/v<N>.json`` (``docs/schemas`` points there), installed with the
-package so that ``visivo-telemetry schema --format json --version N`` serves it. A
-published file is never rewritten: a change to the fields needs a new version.
+Published versions are kept by :mod:`visivo.telemetry.schema_versions`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
 import json
-import re
 import sys
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
 
+from visivo.telemetry.docpage import rewrite_page
 from visivo.telemetry.schema import (
     EVENT_CLASSES,
     SCHEMA_VERSION,
     Envelope,
     Metadata,
-    wire_names,
 )
 
 __all__ = [
@@ -49,19 +42,9 @@ __all__ = [
     "example_envelope",
     "json_schema",
     "markdown_tables",
-    "publish",
-    "published_schema",
-    "published_versions",
-    "replace_generated",
-    "schema_text",
-    "structure",
 ]
 
 SCHEMA_ID: Final = f"https://visivo.io/schemas/telemetry/envelope-v{SCHEMA_VERSION}.json"
-# Where published versions live, inside the package so that an install carries them.
-_PUBLISHED_PACKAGE: Final = "visivo.telemetry"
-_PUBLISHED_FOLDER: Final = "schemas"
-_PUBLISHED_NAME: Final = re.compile(r"v([1-9][0-9]*)\.json")
 BEGIN_MARKER: Final = "<!-- BEGIN GENERATED: python -m visivo.telemetry.schema_doc -->"
 END_MARKER: Final = "<!-- END GENERATED -->"
 
@@ -331,31 +314,6 @@ def _table(fields: Sequence[WireField]) -> list[str]:
     return lines
 
 
-def _wire_names_table(event_classes: tuple[type, ...]) -> list[str]:
-    """Each property's OTLP log attribute (with its AnyValue kind) and PostHog property."""
-    otlp, posthog = wire_names("otlp", event_classes), wire_names("posthog", event_classes)
-    lines = [
-        "Each property's name in the OTLP and PostHog wire formats; the other sinks write",
-        "the envelope above as it is.",
-        "",
-        "| Event | Property | OTLP attribute | OTLP value | PostHog property |",
-        "|---|---|---|---|---|",
-    ]
-    for event, fields in otlp.items():
-        for name, wire in fields.items():
-            kind = f"{wire.kind} of {wire.item_kind}" if wire.item_kind else wire.kind
-            renamed = ", ".join(f"`{old}` → `{new}`" for old, new in wire.values.items())
-            cells = (
-                f"`{event}`",
-                f"`{name}`",
-                f"`{wire.name}`",
-                f"{kind} ({renamed})" if renamed else kind,
-                f"`{posthog[event][name].name}`",
-            )
-            lines.append("| " + " | ".join(_cell(cell) for cell in cells) + " |")
-    return lines
-
-
 def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     """Markdown tables of the envelope and of every event's properties, ending in a newline."""
     lines = [
@@ -368,7 +326,6 @@ def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     for cls in event_classes:
         name: str = cls.EVENT  # type: ignore[attr-defined]
         lines += ["", f"### `{name}`: {_summary(cls)}", "", *_table(event_fields(cls))]
-    lines += ["", "### Names on each backend", "", *_wire_names_table(tuple(event_classes))]
     lines += [
         "",
         "### Example",
@@ -380,140 +337,27 @@ def markdown_tables(event_classes: Sequence[type] = EVENT_CLASSES) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_generated(
-    page: str, generated: str, *, begin: str = BEGIN_MARKER, end: str = END_MARKER
-) -> str:
-    """The page with the text between its generated markers replaced by ``generated``.
-
-    ``begin`` and ``end`` name another generated section of the same page.
-
-    Raises:
-        ValueError: the page does not hold exactly one pair of markers, in order.
-    """
-    if page.count(begin) != 1 or page.count(end) != 1:
-        raise ValueError("the page needs exactly one BEGIN and one END generated marker")
-    head, rest = page.split(begin)
-    if end in head:
-        raise ValueError("the END generated marker comes before the BEGIN marker")
-    _, tail = rest.split(end)
-    return f"{head}{begin}\n{generated}{end}{tail}"
-
-
-def schema_text(schema: Mapping[str, Any]) -> str:
-    """A JSON Schema as its published file holds it: indented JSON, a final newline."""
-    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def structure(schema: Any) -> Any:
-    """A JSON Schema without its ``description`` texts: what validation depends on.
-
-    Descriptions may be improved without a new version; anything else may not.
-    """
-    if isinstance(schema, Mapping):
-        return {key: structure(value) for key, value in schema.items() if key != "description"}
-    if isinstance(schema, list):
-        return [structure(value) for value in schema]
-    return schema
-
-
-def _published_folder() -> Any:
-    return importlib.resources.files(_PUBLISHED_PACKAGE) / _PUBLISHED_FOLDER
-
-
-def published_versions() -> list[int]:
-    """The schema versions whose JSON Schema is published, in order."""
-    found = (_PUBLISHED_NAME.fullmatch(entry.name) for entry in _published_folder().iterdir())
-    return sorted(int(match.group(1)) for match in found if match)
-
-
-def published_schema(version: int) -> dict[str, Any]:
-    """The published JSON Schema of one version, exactly as released.
-
-    Raises:
-        ValueError: that version was never published.
-    """
-    if version not in published_versions():
-        known = ", ".join(map(str, published_versions()))
-        raise ValueError(f"schema version {version} is not published (published: {known})")
-    text = (_published_folder() / f"v{version}.json").read_text(encoding="utf-8")
-    loaded: dict[str, Any] = json.loads(text)
-    return loaded
-
-
-def publish(folder: Path) -> str | None:
-    """Write the current version's JSON Schema into ``folder`` unless it is there already.
-
-    Returns what was done, for people, or None when the file was already up to date.
-
-    Raises:
-        ValueError: the current version is published with other fields or constraints:
-            the fields changed and ``SCHEMA_VERSION`` must be bumped.
-    """
-    path = folder / f"v{SCHEMA_VERSION}.json"
-    current = json_schema()
-    if path.exists():
-        released = json.loads(path.read_text(encoding="utf-8"))
-        if structure(released) != structure(current):
-            raise ValueError(
-                f"{path} is published and frozen, and the fields differ from it: "
-                f"bump SCHEMA_VERSION in visivo/telemetry/schema.py (see CONTRIBUTING)"
-            )
-        return None
-    folder.mkdir(parents=True, exist_ok=True)
-    text = schema_text(current)
-    with path.open("w", encoding="utf-8", newline="\n") as file:
-        file.write(text)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    return (
-        f"published schema version {SCHEMA_VERSION} as {path}; freeze it: add "
-        f'{SCHEMA_VERSION}: "{digest}" to PUBLISHED in tests/telemetry/test_schema_versions.py'
-    )
-
-
-def rewrite_page(
-    argv: Sequence[str],
-    generated: str,
-    *,
-    module: str,
-    begin: str = BEGIN_MARKER,
-    end: str = END_MARKER,
-) -> int:
-    """``(--write | --check) PAGE``: rewrite or compare one generated section of a page.
-
-    ``module`` is the generator's ``python -m`` name, for the usage and stale messages.
-    """
-    usage = f"usage: python -m {module} (--write | --check) PAGE.md"
-    if len(argv) != 2 or argv[0] not in ("--write", "--check"):
-        sys.stderr.write(usage + "\n")
-        return 2
-    mode, path = argv
-    with open(path, encoding="utf-8") as page_file:
-        page = page_file.read()
-    updated = replace_generated(page, generated, begin=begin, end=end)
-    if mode == "--check":
-        if updated != page:
-            sys.stderr.write(f"{path} is out of date; run: {usage.split(': ')[1]}\n")
-            return 1
-        return 0
-    if updated != page:
-        with open(path, "w", encoding="utf-8", newline="\n") as page_file:
-            page_file.write(updated)
-        sys.stdout.write(f"rewrote the generated section in {path}\n")
-    return 0
-
-
 def _main(argv: Sequence[str]) -> int:
-    folder = Path(str(_published_folder()))
+    from visivo.telemetry import schema_versions
+
+    folder = schema_versions.published_folder()
     if list(argv[:1]) == ["--write"] and len(argv) == 2:
         try:
-            published = publish(folder)
+            published = schema_versions.publish(folder)
         except ValueError as error:
             sys.stderr.write(f"{error}\n")
             return 1
         if published:
             sys.stdout.write(published + "\n")
-    status = rewrite_page(argv, markdown_tables(), module="visivo.telemetry.schema_doc")
-    if status == 0 and argv[0] == "--check" and SCHEMA_VERSION not in published_versions():
+    status = rewrite_page(
+        argv,
+        markdown_tables(),
+        module="visivo.telemetry.schema_doc",
+        begin=BEGIN_MARKER,
+        end=END_MARKER,
+    )
+    published_now = SCHEMA_VERSION in schema_versions.published_versions()
+    if status == 0 and argv[0] == "--check" and not published_now:
         sys.stderr.write(f"schema version {SCHEMA_VERSION} is not published in {folder}\n")
         return 1
     return status

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from visivo.telemetry.schema_doc import replace_generated
+from visivo.telemetry.docpage import replace_generated
 from visivo.telemetry.sinks.network import fields_doc
 from visivo.telemetry.sinks.network.otlp import (
     OTLP_ENVELOPE_ATTRIBUTES,

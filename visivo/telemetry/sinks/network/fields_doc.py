@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import Final
 
-from visivo.telemetry.schema_doc import rewrite_page
+from visivo.telemetry.docpage import rewrite_page
 from visivo.telemetry.sinks.network.otlp import (
     EVENT_PREFIX,
     OTHER_PREFIX,
