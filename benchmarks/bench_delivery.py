@@ -285,7 +285,7 @@ def encoders(repeat: int) -> dict[str, float]:
     from visivo.telemetry.sinks.network.native import NATIVE
     from visivo.telemetry.sinks.network.otlp import OTLP
     from visivo.telemetry.sinks.network.posthog import posthog_format
-    from visivo.telemetry.sinks.network.transport import random_uuids
+    from visivo.telemetry.sinks.network.wire import random_uuids
 
     envelope = Envelope(
         CommandFinished("run", 1834, False, "ValueError", 12, {"chart": 4}),

@@ -35,8 +35,7 @@ from visivo.telemetry.sinks.network.posthog import (
     POSTHOG_METADATA_PROPERTIES,
     posthog_format,
 )
-from visivo.telemetry.sinks.network.transport import random_uuids
-from visivo.telemetry.sinks.network.wire import WireFormat, encode_body
+from visivo.telemetry.sinks.network.wire import WireFormat, encode_body, random_uuids
 
 METADATA = Metadata.for_this_process()
 SENT_AT = "2026-11-25T18:56:34.001Z"

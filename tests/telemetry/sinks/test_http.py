@@ -677,8 +677,9 @@ def test_dns_failures_are_classified_and_not_retried() -> None:
     """A name-resolution error counts as ``dns`` (not retried: the resolver already retried)."""
     from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-    from visivo.telemetry.sinks.network.transport import _NOT_RETRIED, _classify
+    from visivo.telemetry.sinks.network.pool import classify_error
+    from visivo.telemetry.sinks.network.transport import _NOT_RETRIED
 
-    assert _classify(NameResolutionError("c.invalid", None, OSError("no name"))) == DNS  # type: ignore[arg-type]
-    assert _classify(NewConnectionError(None, "refused")) == CONNECTION  # type: ignore[arg-type]
+    assert classify_error(NameResolutionError("c.invalid", None, OSError("no name"))) == DNS  # type: ignore[arg-type]
+    assert classify_error(NewConnectionError(None, "refused")) == CONNECTION  # type: ignore[arg-type]
     assert DNS in _NOT_RETRIED

@@ -9,15 +9,16 @@ addresses and a trailing dot on the host.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import urllib.request
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
-from visivo.telemetry.sinks.network.endpoint import DEFAULT_PORTS
+from visivo.telemetry.sinks.network.endpoint import DEFAULT_PORTS, check_url
 
-__all__ = ["choose_proxy", "no_proxy_matches"]
+__all__ = ["choose_proxy", "no_proxy_matches", "split_proxy"]
 
 
 def _split_host_port(entry: str) -> tuple[str, int | None] | None:
@@ -109,3 +110,21 @@ def choose_proxy(endpoint_url: str, env: Mapping[str, str]) -> str | None:
         if value:
             return value if "://" in value else f"http://{value}"
     return None
+
+
+def split_proxy(proxy: str) -> tuple[str | None, str | None, dict[str, str]]:
+    """``(problem, proxy URL without credentials, headers)`` for a proxy URL.
+
+    Credentials in the URL (``user:pass@``) become a ``Proxy-Authorization: Basic``
+    header, so that the URL the pool knows, and any message, never holds them.
+    """
+    parts, problem = check_url(proxy, what="proxy", allow_credentials=True)
+    if parts is None:
+        return problem, None, {}
+    netloc = parts.netloc
+    headers: dict[str, str] = {}
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        token = base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
+        headers["Proxy-Authorization"] = f"Basic {token}"
+    return None, f"{parts.scheme.lower()}://{netloc}", headers

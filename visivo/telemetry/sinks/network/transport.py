@@ -27,7 +27,6 @@ construction, so starting telemetry does not load the HTTP stack on the caller's
 
 from __future__ import annotations
 
-import base64
 import gzip
 import math
 import os
@@ -36,8 +35,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Final, Literal
 
 import attrs
 
@@ -64,16 +62,14 @@ from visivo.telemetry.sinks.network.answers import (
 from visivo.telemetry.sinks.network.endpoint import (
     FORBIDDEN_CHARS,
     Endpoint,
-    check_url,
     endpoint_problem,
     parse_endpoint,
 )
-from visivo.telemetry.sinks.network.proxy import choose_proxy
-from visivo.telemetry.sinks.network.wire import Wire, WireFormat
+from visivo.telemetry.sinks.network.pool import build_pool, classify_error, close_pool
+from visivo.telemetry.sinks.network.proxy import choose_proxy, split_proxy
+from visivo.telemetry.sinks.network.wire import Wire, WireFormat, random_uuids
 
 if TYPE_CHECKING:
-    import ssl
-
     import urllib3
 
     from visivo.telemetry.sinks.gate import DeliveryGate
@@ -134,40 +130,6 @@ class NetworkCounters:
     def accounted(self) -> int:
         """Events sent, dropped or failed so far."""
         return self.events_sent + self.dropped_total + self.failed_total
-
-
-def _classify(error: BaseException) -> str:
-    """The failure reason for an exception raised by urllib3 or the socket layer."""
-    from urllib3 import exceptions as e
-
-    if isinstance(error, e.ProxyError):
-        return PROXY
-    if isinstance(error, e.NameResolutionError):
-        return DNS
-    if isinstance(error, e.NewConnectionError):  # before ConnectTimeoutError, its base
-        return CONNECTION
-    if isinstance(error, e.TimeoutError | TimeoutError):
-        return TIMEOUT
-    if isinstance(error, e.SSLError):
-        return TLS
-    return CONNECTION
-
-
-def random_uuids(count: int) -> list[str]:
-    """``count`` random UUID4s as lowercase strings, from one ``os.urandom`` call.
-
-    Equivalent to ``str(uuid.uuid4())`` each (same randomness source, version 4 and
-    RFC 4122 variant bits set), about five times cheaper per id.
-    """
-    raw = bytearray(os.urandom(16 * count))
-    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])
-    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])
-    text = raw.hex()
-    return [
-        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
-        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
 
 
 @attrs.frozen
@@ -264,17 +226,10 @@ class NetworkSink:
     def _configure_proxy(self, proxy: str | None) -> None:
         if proxy is None:
             return
-        parts, problem = check_url(proxy, what="proxy", allow_credentials=True)
-        if parts is None:
+        problem, self._proxy_url, self._proxy_headers = split_proxy(proxy)
+        if problem is not None:
             self._inert_reason = INVALID_PROXY
             self.problem = problem
-            return
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, netloc = netloc.rpartition("@")
-            token = base64.b64encode(unquote(userinfo).encode("utf-8")).decode("ascii")
-            self._proxy_headers = {"Proxy-Authorization": f"Basic {token}"}
-        self._proxy_url = f"{parts.scheme.lower()}://{netloc}"
 
     def _reset_counts(self) -> None:
         self._requests = 0
@@ -437,6 +392,17 @@ class NetworkSink:
             groups.append((group, first, signals))
         return [_Body(wire_format.join(g, f, sent_at), n) for g, f, n in groups]
 
+    def _build_pool(self) -> urllib3.PoolManager:
+        https = self._endpoint is not None and self._endpoint.scheme == "https"
+        pool = build_pool(
+            https=https,
+            ca_certs=self._ca_certs,
+            proxy_url=self._proxy_url,
+            proxy_headers=self._proxy_headers,
+        )
+        self._pool = pool
+        return pool
+
     def warm(self) -> None:
         """Load the HTTP stack and, for https, the trust store, ahead of the first send.
 
@@ -449,50 +415,6 @@ class NetworkSink:
         if self._gate is not None and self._gate.backing_off():
             return  # most likely no network: only the one process that probes pays for it
         self._build_pool()
-
-    def _build_pool(self) -> urllib3.PoolManager:
-        import urllib3
-
-        from visivo.telemetry.sinks.network.budget import POOL_CLASSES
-
-        # One connection per host is enough for one sending thread; urllib3 must neither
-        # retry nor redirect on its own (see _deliver), and certificates are always checked.
-        options: dict[str, Any] = {
-            "num_pools": 2,
-            "maxsize": 1,
-            "block": False,
-            "retries": False,
-            "cert_reqs": "CERT_REQUIRED",
-            "ca_certs": self._ca_certs,
-        }
-        if self._endpoint is not None and self._endpoint.scheme == "https":
-            options["ssl_context"] = self._tls_context()
-        pool: urllib3.PoolManager
-        if self._proxy_url is not None:
-            pool = urllib3.ProxyManager(
-                self._proxy_url, proxy_headers=self._proxy_headers, **options
-            )
-        else:
-            pool = urllib3.PoolManager(**options)
-        pool.pool_classes_by_scheme = POOL_CLASSES
-        self._pool = pool
-        return pool
-
-    def _tls_context(self) -> ssl.SSLContext:
-        """A verifying context with the trust store loaded once, not at the first connect."""
-        import ssl
-
-        from urllib3.util.ssl_ import create_urllib3_context
-
-        from visivo.telemetry.sinks.network.budget import BudgetSSLSocket
-
-        context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
-        if self._ca_certs is not None:
-            context.load_verify_locations(cafile=self._ca_certs)
-        else:
-            context.load_default_certs()
-        context.sslsocket_class = BudgetSSLSocket
-        return context
 
     def _deliver(self, pool: urllib3.PoolManager, body: bytes, deadline: float) -> Verdict:
         """One body: the first attempt and at most one retry, both inside ``deadline``."""
@@ -545,7 +467,7 @@ class NetworkSink:
                     preload_content=False,
                 )
             except (urllib3.exceptions.HTTPError, OSError) as error:
-                reason = TIMEOUT if self._clock() >= deadline else _classify(error)
+                reason = TIMEOUT if self._clock() >= deadline else classify_error(error)
                 return Verdict("failed", reason, retry=reason not in _NOT_RETRIED)
             answer = b""
             try:
@@ -569,14 +491,7 @@ class NetworkSink:
         if pool is not None:
             # close must never raise, and an idle socket that fails to close loses nothing.
             try:
-                # urllib3 2.x's PoolManager.clear() only forgets its connection pools (their
-                # container has no dispose function), leaving idle sockets to the garbage
-                # collector and a ResourceWarning: close each pool's connections first.
-                for key in list(pool.pools.keys()):
-                    connection_pool = pool.pools.get(key)
-                    if connection_pool is not None:
-                        connection_pool.close()
-                pool.clear()
+                close_pool(pool)
             except Exception:  # noqa: BLE001 - counted in counters().close_errors
                 with self._lock:
                     self._close_errors += 1

@@ -6,6 +6,7 @@ encoder and one answer policy, both pure, both testable with plain data.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ import attrs
 
 from visivo.telemetry.sinks.network.answers import AnswerPolicy
 
-__all__ = ["Wire", "WireFormat", "encode_body"]
+__all__ = ["Wire", "WireFormat", "encode_body", "random_uuids"]
 
 Wire = Mapping[str, Any]
 """One envelope's wire form, as :func:`visivo.telemetry.schema.to_wire` returns it."""
@@ -46,3 +47,20 @@ def encode_body(
     """One request body for ``wires`` (non-empty) with their ``uuids``: a pure function."""
     encoded = [wire_format.encode_event(w, u) for w, u in zip(wires, uuids, strict=True)]
     return wire_format.join(encoded, wires[0], sent_at)
+
+
+def random_uuids(count: int) -> list[str]:
+    """``count`` random UUID4s as lowercase strings, from one ``os.urandom`` call.
+
+    Equivalent to ``str(uuid.uuid4())`` each (same randomness source, version 4 and
+    RFC 4122 variant bits set), about five times cheaper per id.
+    """
+    raw = bytearray(os.urandom(16 * count))
+    raw[6::16] = bytes(b & 0x0F | 0x40 for b in raw[6::16])
+    raw[8::16] = bytes(b & 0x3F | 0x80 for b in raw[8::16])
+    text = raw.hex()
+    return [
+        f"{text[i : i + 8]}-{text[i + 8 : i + 12]}-{text[i + 12 : i + 16]}-"
+        f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
+        for i in range(0, 32 * count, 32)
+    ]
