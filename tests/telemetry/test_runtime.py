@@ -58,6 +58,27 @@ def test_disabled_start_is_inert(tmp_path: Path, env: dict[str, str]) -> None:
     assert done.stderr == ""
 
 
+def test_enabled_start_loads_no_http_stack_on_the_callers_thread(tmp_path: Path) -> None:
+    """start() with the network sinks builds them without urllib3, urllib.request or email.
+
+    Those load on the telemetry thread (or only for a NO_PROXY name or an HTTP-date
+    Retry-After), so they never cost the host's start-up.
+    """
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import visivo.telemetry as telemetry
+        assert telemetry.start().enabled
+        heavy = ("urllib3", "urllib.request", "http.client", "email.utils")
+        print(json.dumps(sorted(name for name in heavy if name in sys.modules)))
+        """
+    )
+    env = clean_env(tmp_path, VISIVO_TELEMETRY_SINK="posthog,otlp,http")
+    done = run_python(code, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
+
+
 def test_file_sink_receives_events_at_exit(tmp_path: Path) -> None:
     """The Python API with the file: sink writes the scrubbed envelope when the process exits."""
     events = tmp_path / "events.jsonl"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from email.utils import parsedate_to_datetime
 from typing import Final, Literal
 
 import attrs
@@ -119,6 +118,10 @@ def parse_retry_after(value: str, now_epoch_s: float) -> float | None:
     value = value.strip()
     if value.isascii() and value.isdigit():
         return float(value)
+    # Imported here, for the rare HTTP-date answer: email.utils costs milliseconds, and
+    # this module is loaded by start() on the host's thread.
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import ipaddress
 import re
-import urllib.request
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -76,6 +75,10 @@ def no_proxy_matches(host: str, port: int, no_proxy: str) -> bool:
             return True
     if address is not None or not names:
         return False
+    # Imported here: urllib.request loads http.client and email (about 10 ms), and most
+    # processes never get this far (no NO_PROXY names); start() builds the sinks.
+    import urllib.request
+
     bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
     return bool(bypass(f"{host}:{port}", {"no": ",".join(names)}))
 
