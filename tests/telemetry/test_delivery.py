@@ -37,9 +37,9 @@ DNS_FAILS = (
 # A long interval keeps events queued until a flush or the exit asks for them.
 LONG_INTERVAL = (
     "import functools\n"
-    "from visivo.telemetry import runtime\n"
+    "from visivo.telemetry import pipeline\n"
     "from visivo.telemetry.batcher import Batcher\n"
-    "runtime.Batcher = functools.partial(Batcher, interval_s=60)\n"
+    "pipeline.Batcher = functools.partial(Batcher, interval_s=60)\n"
 )
 EMIT_AND_EXIT = (
     "import visivo.telemetry as telemetry\n"

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -25,15 +25,12 @@ import attrs
 from visivo.events.signals import command_finished, command_started, request_finished
 from visivo.telemetry import exit_signal, notice
 from visivo.telemetry._version import __version__
-from visivo.telemetry.batcher import Batcher
-from visivo.telemetry.counters import Counters, combine, delivery_counts, members, signal_counts
-from visivo.telemetry.policy.aggregate import RequestWindow
+from visivo.telemetry.counters import Counters, combine, delivery_counts, members
+from visivo.telemetry.pipeline import Pipeline
 from visivo.telemetry.policy.optout import Decision, decide
 from visivo.telemetry.policy.scrub import Scrubbed, scrub_command, scrub_request
 from visivo.telemetry.schema import (
-    Envelope,
     Metadata,
-    RequestFinished,
     mapping_keywords,
     prepare_wire,
 )
@@ -95,43 +92,6 @@ WITHDRAW_TIMEOUT_S: Final = 0.2
 # Keywords whose dict values are copied at capture (object_counts).
 _MAPPING_KEYWORDS: Final = mapping_keywords()
 
-# What a receiver queues: the pure scrubber to run, the payload it owns, and when.
-_Raw = tuple[Callable[[Mapping[str, Any]], Scrubbed], dict[str, Any], float]
-
-
-@attrs.define
-class _Pipeline:
-    settings: Settings
-    resolved: ResolvedSink
-    batcher: Batcher[_Raw]
-    notice_pending: bool = False
-    # Payloads whose scrub raised; written only by the batcher's thread.
-    invalid: int = 0
-    # Requests merged until the batcher's window ends; changed only by the batcher's thread.
-    window: RequestWindow = attrs.field(factory=RequestWindow)
-    # Signals whose send raised, by exception type; written only by the batcher's thread.
-    failed: Counter[str] = attrs.field(factory=Counter)
-    # Run on the batcher's thread when it starts (loads the HTTP stack), if the sink has one.
-    warm: Callable[[], None] | None = None
-
-    # False for a pipeline made by start_with_sink, which no later decision touches.
-    decided: bool = True
-    # Set when an opt-out came after start: what is still queued is dropped, not sent.
-    withdrawn: bool = False
-    # Payloads dropped because of that; written only by the batcher's thread.
-    withdrawn_count: int = 0
-    # See ``metadata``; None until the first export, and again in a forked child.
-    made_metadata: Metadata | None = None
-
-    @property
-    def metadata(self) -> Metadata:
-        """The process metadata, made by the first export on the batcher's thread
-        (finding the host's version reads package metadata)."""
-        metadata = self.made_metadata
-        if metadata is None:
-            metadata = self.made_metadata = _make_metadata()
-        return metadata
-
 
 @attrs.frozen
 class _Given:
@@ -144,8 +104,8 @@ class _Given:
 
 
 _lock = threading.RLock()
-_pipeline: _Pipeline | None = None
-_last: _Pipeline | None = None
+_pipeline: Pipeline | None = None
+_last: Pipeline | None = None
 _errors: Counter[str] = Counter()
 _atexit_registered = False
 _debug = False
@@ -234,7 +194,7 @@ def _capture(scrub: Callable[[Mapping[str, Any]], Scrubbed], payload: dict[str, 
     pipeline.batcher.put((scrub, payload, time.time()))
 
 
-def _show_notice(pipeline: _Pipeline) -> None:
+def _show_notice(pipeline: Pipeline) -> None:
     """Print the first-run notice once and record it in the global file."""
     with _lock:
         if not pipeline.notice_pending:
@@ -293,63 +253,6 @@ def _on_request_finished(sender: object, **payload: Any) -> None:
         count_error("request_finished")
 
 
-def _export(batch: Sequence[_Raw], pipeline: _Pipeline) -> None:
-    """Run the policy over captured payloads: only scrubbed envelopes come out.
-
-    Commands are sent at once; requests are merged into the pipeline's window, which
-    :func:`_end_window` sends when the batcher's window ends. Never raises: a payload whose
-    scrub raises is counted as invalid, a failed send by the signals it carried.
-    """
-    if pipeline.withdrawn:  # a late opt-out: what is still queued is never sent
-        pipeline.withdrawn_count += len(batch)
-        return
-    commands = []
-    metadata = pipeline.metadata
-    window = pipeline.window
-    for scrub, payload, timestamp in batch:
-        try:
-            scrubbed = scrub(payload)
-        except Exception:  # noqa: BLE001 - one bad payload never blocks the batch
-            count_error("scrub")
-            pipeline.invalid += 1
-            continue
-        for name in scrubbed.failed:  # a field that failed alone was left out: count it
-            count_error(f"scrub:{name}")
-        properties = scrubbed.properties
-        if isinstance(properties, RequestFinished):
-            if not window.add(properties, timestamp, scrubbed.stripped):
-                _end_window(pipeline)  # full: send what it holds, start a new one
-                window.add(properties, timestamp, scrubbed.stripped)
-        else:
-            commands.append(Envelope(properties, timestamp, metadata, scrubbed.stripped))
-    _send(pipeline, commands, len(commands))
-
-
-def _end_window(pipeline: _Pipeline) -> None:
-    """Send one event per endpoint, method and status for the requests of the window."""
-    window = pipeline.window
-    requests = window.requests
-    if pipeline.withdrawn:  # a late opt-out: what the window holds is never sent
-        window.close()
-        pipeline.withdrawn_count += requests
-        return
-    metadata = pipeline.metadata
-    envelopes = [
-        Envelope(merged.properties, merged.timestamp, metadata, merged.stripped)
-        for merged in window.close()
-    ]
-    _send(pipeline, envelopes, requests)
-
-
-def _send(pipeline: _Pipeline, envelopes: list[Envelope], signals: int) -> None:
-    if not envelopes:
-        return
-    try:
-        pipeline.resolved.sink.send(envelopes)
-    except Exception as error:  # noqa: BLE001 - counted; telemetry never raises
-        pipeline.failed[type(error).__name__] += signals
-
-
 _RECEIVERS: Final = (
     (command_started, _on_command_started),
     (command_finished, _on_command_finished),
@@ -362,14 +265,14 @@ def _install(pipeline_settings: Settings, resolved: ResolvedSink, *, decided: bo
     if _capture_only is not None:
         resolved = _capture_only
     sink = resolved.sink
-    warm = _warmer(sink)
-    batcher: Batcher[_Raw] = Batcher(
-        lambda batch: _export(batch, pipeline),
-        on_start=warm,
-        on_window_end=lambda: _end_window(pipeline),
+    pipeline = Pipeline.create(
+        pipeline_settings,
+        resolved,
+        make_metadata=_make_metadata,
+        count_error=count_error,
+        decided=decided,
+        warm=_warmer(sink),
     )
-    pipeline = _Pipeline(pipeline_settings, resolved, batcher, decided=decided)
-    pipeline.warm = warm
     global_settings = pipeline_settings.global_settings
     pipeline.notice_pending = notice.should_show(
         enabled=pipeline_settings.decision.enabled,
@@ -735,12 +638,7 @@ def counters() -> Counters:
     if pipeline is None:
         return Counters(errors=errors)
     return combine(
-        signal_counts(
-            pipeline.batcher.counters(),
-            held=pipeline.window.requests,
-            failed=pipeline.failed,
-            stopped=pipeline is not _pipeline,
-        ),
+        pipeline.signal_counts(stopped=pipeline is not _pipeline),
         delivery_counts(pipeline.resolved.sink),
         errors,
         pipeline.invalid,
@@ -772,10 +670,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.RLock()
     pipeline = _pipeline
     if pipeline is not None:
-        pipeline.made_metadata = None
-        # The parent still owns the requests it merged, as it owns what it queued.
-        pipeline.window = RequestWindow()
-        pipeline.failed = Counter()
+        pipeline.after_fork_in_child()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -540,8 +540,9 @@ class TestMerging:
             """
             import functools, json, os, time
             from visivo.telemetry import runtime
+            from visivo.telemetry import pipeline
             from visivo.telemetry.batcher import Batcher
-            runtime.Batcher = functools.partial(Batcher, interval_s=60, max_batch_size=10)
+            pipeline.Batcher = functools.partial(Batcher, interval_s=60, max_batch_size=10)
             import visivo.telemetry as telemetry
             from visivo.events import request_finished
             def request(route):
