@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Final, Literal
 import attrs
 
 from visivo.telemetry._version import __version__
-from visivo.telemetry.schema import Envelope, format_timestamp, to_wire
+from visivo.telemetry.schema import Envelope, format_timestamp
 from visivo.telemetry.sinks.network.answers import (
     CLOSED,
     CONNECTION,
@@ -67,7 +67,7 @@ from visivo.telemetry.sinks.network.endpoint import (
 )
 from visivo.telemetry.sinks.network.pool import build_pool, classify_error, close_pool
 from visivo.telemetry.sinks.network.proxy import choose_proxy, split_proxy
-from visivo.telemetry.sinks.network.wire import Wire, WireFormat, random_uuids
+from visivo.telemetry.sinks.network.wire import WireFormat, split_bodies
 
 if TYPE_CHECKING:
     import urllib3
@@ -130,13 +130,6 @@ class NetworkCounters:
     def accounted(self) -> int:
         """Events sent, dropped or failed so far."""
         return self.events_sent + self.dropped_total + self.failed_total
-
-
-@attrs.frozen
-class _Body:
-    data: bytes
-    # The signals its events stand for (a merged request event counts as its ``count``).
-    events: int
 
 
 def _signals(batch: Sequence[Envelope]) -> int:
@@ -318,7 +311,14 @@ class NetworkSink:
         if skip is not None:
             self._count(Verdict("dropped", skip), _signals(batch))
             return
-        bodies = self._bodies(batch)
+        bodies, too_large = split_bodies(
+            self.wire_format,
+            batch,
+            max_bytes=MAX_BODY_BYTES,
+            sent_at=format_timestamp(time.time()),
+        )
+        if too_large:
+            self._count(Verdict("dropped", TOO_LARGE), too_large)
         loading = 0.0
         pool = self._pool
         if pool is None:
@@ -328,7 +328,7 @@ class NetworkSink:
             try:
                 pool = self._build_pool()
             except OSError:  # ssl.SSLError included: an unreadable or invalid CA file
-                self._count(Verdict("failed", TLS), sum(body.events for body in bodies))
+                self._count(Verdict("failed", TLS), sum(body.signals for body in bodies))
                 return
             loading = self._clock() - before
         deadline = min(start + self._timeout + loading, self._finish_by)
@@ -339,7 +339,7 @@ class NetworkSink:
             for body in bodies:
                 verdict = shared or self._deliver(pool, body.data, deadline)
                 tried = tried if shared else verdict
-                self._count(verdict, body.events)
+                self._count(verdict, body.signals)
                 if verdict.pause_s > 0:
                     self._paused_until = self._clock() + verdict.pause_s
                     shared = Verdict("dropped", PAUSED)
@@ -358,39 +358,6 @@ class NetworkSink:
         """
         if self._in_flight and self._gate is not None:
             self._gate.report("failed", TIMEOUT)
-
-    def _bodies(self, batch: Sequence[Envelope]) -> list[_Body]:
-        """Request bodies of at most :data:`MAX_BODY_BYTES` each, with their event counts.
-
-        Each event is encoded once, with its uuid; a retry resends the same bytes.
-        """
-        wire_format = self.wire_format
-        sent_at = format_timestamp(time.time())
-        wires: list[Wire] = [to_wire(envelope) for envelope in batch]
-        ids = iter(random_uuids(len(wires)) if wire_format.uses_uuid else [""] * len(wires))
-        empty = len(wire_format.join([], wires[0], sent_at))
-        groups: list[tuple[list[bytes], Wire, int]] = []
-        group: list[bytes] = []
-        first = wires[0]
-        signals = 0
-        size = empty
-        for envelope, wire in zip(batch, wires, strict=True):
-            encoded = wire_format.encode_event(wire, next(ids))
-            item = len(encoded) + 1  # +1 for the comma
-            if empty + item - 1 > MAX_BODY_BYTES:
-                self._count(Verdict("dropped", TOO_LARGE), envelope.signals)
-                continue
-            if group and size + item - 1 > MAX_BODY_BYTES:
-                groups.append((group, first, signals))
-                group, size, signals = [], empty, 0
-            if not group:
-                first = wire
-            group.append(encoded)
-            signals += envelope.signals
-            size += item
-        if group:
-            groups.append((group, first, signals))
-        return [_Body(wire_format.join(g, f, sent_at), n) for g, f, n in groups]
 
     def _build_pool(self) -> urllib3.PoolManager:
         https = self._endpoint is not None and self._endpoint.scheme == "https"

@@ -12,9 +12,10 @@ from typing import Any
 
 import attrs
 
+from visivo.telemetry.schema import Envelope, to_wire
 from visivo.telemetry.sinks.network.answers import AnswerPolicy
 
-__all__ = ["Wire", "WireFormat", "encode_body", "random_uuids"]
+__all__ = ["Body", "Wire", "WireFormat", "encode_body", "random_uuids", "split_bodies"]
 
 Wire = Mapping[str, Any]
 """One envelope's wire form, as :func:`visivo.telemetry.schema.to_wire` returns it."""
@@ -64,3 +65,49 @@ def random_uuids(count: int) -> list[str]:
         f"{text[i + 16 : i + 20]}-{text[i + 20 : i + 32]}"
         for i in range(0, 32 * count, 32)
     ]
+
+
+@attrs.frozen
+class Body:
+    """One request body and the signals its events stand for (a merged request event
+    counts as its ``count``)."""
+
+    data: bytes
+    signals: int
+
+
+def split_bodies(
+    wire_format: WireFormat, batch: Sequence[Envelope], *, max_bytes: int, sent_at: str
+) -> tuple[list[Body], int]:
+    """``batch`` as request bodies of at most ``max_bytes`` each, in order, and the
+    signals of the events too large to go even alone.
+
+    Each event is encoded once, with its uuid, so that a retry resends the same bytes.
+    """
+    if not batch:
+        return [], 0
+    wires: list[Wire] = [to_wire(envelope) for envelope in batch]
+    ids = iter(random_uuids(len(wires)) if wire_format.uses_uuid else [""] * len(wires))
+    empty = len(wire_format.join([], wires[0], sent_at))
+    groups: list[tuple[list[bytes], Wire, int]] = []
+    group: list[bytes] = []
+    first = wires[0]
+    signals = too_large = 0
+    size = empty
+    for envelope, wire in zip(batch, wires, strict=True):
+        encoded = wire_format.encode_event(wire, next(ids))
+        item = len(encoded) + 1  # +1 for the comma
+        if empty + item - 1 > max_bytes:
+            too_large += envelope.signals
+            continue
+        if group and size + item - 1 > max_bytes:
+            groups.append((group, first, signals))
+            group, size, signals = [], empty, 0
+        if not group:
+            first = wire
+        group.append(encoded)
+        signals += envelope.signals
+        size += item
+    if group:
+        groups.append((group, first, signals))
+    return [Body(wire_format.join(g, f, sent_at), n) for g, f, n in groups], too_large
